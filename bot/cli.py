@@ -1,0 +1,85 @@
+"""`python -m bot`: a thin command line over the library.
+
+The one place where exceptions become messages on stderr and exit codes:
+0 ok, 1 configuration or rules invalid, 2 usage, 3 data or source failure,
+4 store, 5 delivery, 130 interrupted. Heavy imports (pandas, matplotlib,
+telegram) happen inside the commands, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+COMMANDS = {}  # name -> (help, description with example, add_arguments, handler "module:function")
+
+
+def command(name, help, example, handler):
+    def register(add_arguments):
+        COMMANDS[name] = (help, example, add_arguments, handler)
+        return add_arguments
+    return register
+
+
+def _data_dir(p):
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="read each series NAME from DIR/NAME.csv instead of its source (e.g. ../shared/data)")
+
+
+def _rules(p):
+    p.add_argument("--rules", metavar="PATH", help="rules file (default: CONFIG/rules.yaml)")
+
+
+@command("fetch", "fetch series into the local store",
+         "python -m bot fetch                       # update every series\n"
+         "  python -m bot fetch --series IWM DGS10 --since 2024-01-01\n"
+         "  python -m bot fetch --data-dir ../shared/data   # load shipped history offline",
+         "bot.commands.fetch:run")
+def _fetch_args(p):
+    p.add_argument("--series", nargs="+", metavar="NAME", help="only these series (default: all)")
+    p.add_argument("--since", metavar="DATE", help="fetch from this date (YYYY-MM-DD), rewriting what changed")
+    _data_dir(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bot import __version__
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Closebell: after every NYSE close, check your market rules and alert your phone.",
+        epilog="Run 'python -m bot COMMAND --help' for a command's options and examples.")
+    parser.add_argument("--version", action="version", version=f"closebell {__version__}")
+    parser.add_argument("--config", metavar="DIR", help="settings directory (default: $CLOSEBELL_CONFIG or ./config)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name, (help_text, example, add_arguments, _handler) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=f"{help_text[0].upper()}{help_text[1:]}.",
+                           epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_arguments(p)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    from bot import logs
+    from bot.settings import env
+    env.load_dotenv()
+    logs.setup(["WARNING", "INFO", "DEBUG"][min(args.verbose, 2)])
+    if args.config:
+        import os
+        os.environ["CLOSEBELL_CONFIG"] = args.config
+    module_name, _, function = COMMANDS[args.command][3].partition(":")
+    from bot.errors import ClosebellError
+    try:
+        import importlib
+        handler = getattr(importlib.import_module(module_name), function)
+        return handler(args) or 0
+    except ClosebellError as exc:
+        print(f"error: {exc}" if "\n" not in str(exc) else str(exc), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""One module per CLI command: parse nothing, print results, raise ClosebellError on failure."""

@@ -1,0 +1,1 @@
+"""The edge that reads the world: sources, the store, the trading calendar."""

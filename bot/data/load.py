@@ -1,0 +1,41 @@
+"""Observations for the engine, from the store or from `--data-dir`, as known on a date."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from bot.data.sources import csv as csv_source
+from bot.errors import DataError
+
+
+def known_by(frame: pd.DataFrame, day: date | None) -> pd.DataFrame:
+    """Rows public on `day`: a daily value from its date, a monthly one from its release date."""
+    if day is None:
+        return frame
+    public = frame["release_date"].fillna(pd.Series(frame.index, index=frame.index))
+    return frame[public <= pd.Timestamp(day)]
+
+
+def from_data_dir(data_dir: str, names, as_of: date | None = None) -> dict[str, pd.DataFrame]:
+    from pathlib import Path
+    out = {}
+    for name in names:
+        out[name] = known_by(csv_source.read(Path(data_dir) / f"{name}.csv"), as_of)
+    return out
+
+
+def from_store(store, names, as_of: date | None = None) -> dict[str, pd.DataFrame]:
+    out = store.read_observations(list(names), known_by=as_of)
+    missing = [n for n in names if n not in out]
+    if missing:
+        raise DataError(f"no stored data for {', '.join(missing)}: run `python -m bot fetch` first "
+                        "(or pass --data-dir DIR)")
+    return out
+
+
+def observations(names, store=None, data_dir: str | None = None, as_of: date | None = None):
+    if data_dir:
+        return from_data_dir(data_dir, names, as_of)
+    return from_store(store, names, as_of)

@@ -1,0 +1,30 @@
+"""Log lines with timestamps in New York time, one line per step, secrets scrubbed."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+ET = ZoneInfo("America/New_York")
+
+
+class EasternFormatter(logging.Formatter):
+    def formatTime(self, record, datefmt=None):  # noqa: N802 - logging's API
+        return datetime.fromtimestamp(record.created, ET).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+    def format(self, record):
+        from bot.settings.env import redact
+        return redact(super().format(record))
+
+
+def setup(level: str = "WARNING") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(EasternFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("urllib3", "httpx", "httpcore", "apscheduler", "telegram", "yfinance", "peewee",
+                  "matplotlib", "asyncio", "mail.log"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -1,0 +1,43 @@
+"""Secrets and deployment settings from the environment (or a git-ignored `.env`).
+
+Secrets never come from YAML and are never logged: `redact` scrubs them from any
+text before it reaches a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SECRET_NAMES = ("TELEGRAM_BOT_TOKEN", "SMTP_PASSWORD", "FRED_API_KEY", "DATABASE_URL")
+
+
+def load_dotenv(path: str | Path = ".env") -> None:
+    """Set variables from `.env` that the environment does not set already (the environment wins)."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        os.environ.setdefault(key, value)
+
+
+def get(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def redact(text: str) -> str:
+    """Replace every secret value found in `text` by its name."""
+    for name in SECRET_NAMES:
+        value = os.environ.get(name)
+        if value and len(value) >= 4:
+            text = text.replace(value, f"<{name}>")
+    return text

@@ -1,0 +1,96 @@
+"""Load `config/*.yaml` into typed objects, or fail with every problem at file:line:col."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from bot.errors import ConfigError
+from bot.settings import yamlfile
+from bot.settings.models import SeriesDef, SeriesFile, Settings
+
+
+def config_dir(explicit: str | None = None) -> Path:
+    """`--config DIR`, else $CLOSEBELL_CONFIG, else ./config."""
+    return Path(explicit or os.environ.get("CLOSEBELL_CONFIG") or "config")
+
+
+def model_fields_at(model: type[BaseModel], path: tuple) -> list[str]:
+    """The field names valid at `path` inside `model`, for did-you-mean on unknown fields."""
+    current = model
+    for part in path:
+        if isinstance(part, int):
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            # inside a dict keyed by user names (series names): the value model follows
+            continue
+        current = _inner_model(field.annotation)
+        if current is None:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f for f in current.model_fields if f != "name"]
+    return []
+
+
+def _inner_model(annotation):
+    """Find the BaseModel inside Optional[...], list[...] or dict[str, ...]."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def validate_document(doc: yamlfile.Document, model: type[BaseModel]):
+    if doc.data is None:
+        data = {}
+    else:
+        data = doc.data
+    if not isinstance(data, dict):
+        raise ConfigError([doc.problem((), f"expected a mapping of settings, found {type(data).__name__}")])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        def allowed(path):
+            # skip user-chosen keys (series names) when looking up the model
+            return model_fields_at(model, tuple(p for p in path if p not in _user_keys(doc, path)))
+        raise ConfigError(sorted(yamlfile.validation_problems(doc, exc, allowed))) from None
+
+
+def _user_keys(doc, path):
+    """Keys in `path` that are names the user chose (children of `series:`), not field names."""
+    out = set()
+    for i, part in enumerate(path):
+        if i > 0 and path[i - 1] in ("series", "sources", "by_severity"):
+            out.add(part)
+    return out
+
+
+def load_series(path: str | Path | None = None, display: str | None = None) -> dict[str, SeriesDef]:
+    path = Path(path) if path else config_dir() / "series.yaml"
+    doc = yamlfile.load(path, display)
+    parsed = validate_document(doc, SeriesFile)
+    from bot.data.sources import SOURCES
+    problems = []
+    for name, series in parsed.series.items():
+        for i, ref in enumerate(series.chain):
+            if ref.source not in SOURCES:
+                where = ("series", name, "source") if i == 0 else ("series", name, "fallback", "source")
+                problems.append(doc.problem(where, f"unknown source '{ref.source}'"
+                                                   f"{yamlfile.did_you_mean(ref.source, SOURCES)} "
+                                                   f"(known: {', '.join(SOURCES)})"))
+    if problems:
+        raise ConfigError(sorted(problems))
+    return dict(parsed.series)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    path = Path(path) if path else config_dir() / "settings.yaml"
+    if not path.exists():
+        return Settings()
+    return validate_document(yamlfile.load(path), Settings)

@@ -1,0 +1,118 @@
+"""Typed settings: the series the bot knows and how the bot runs.
+
+Series are declared once, by name, in `config/series.yaml`; the name is how
+rules refer to them. How the bot runs (source URLs, schedule, notification
+routing) lives in `config/settings.yaml`. Secrets never live in either: they
+come from the environment (see `bot.settings.env`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+CHANNELS = ("console", "telegram", "email")
+SEVERITIES = ("info", "warning", "critical")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceRef(Strict):
+    source: str = Field(description="Source name: treasury, fred, yahoo, nasdaq, bls or csv")
+    symbol: str | None = Field(None, description="Symbol at that source (default: the series name)")
+
+
+class SeriesDef(Strict):
+    """One series. `name` comes from its key in the file."""
+
+    name: str = ""
+    title: str = ""
+    frequency: Literal["daily", "monthly"] = "daily"
+    units: Literal["price", "percent", "index"] = Field(
+        "price", description="price: must be > 0; percent: yields and rates; index: CPI and such")
+    source: str
+    symbol: str | None = None
+    fallback: SourceRef | None = None
+    max_daily_move: float | None = Field(
+        None, description="Reject a value that moves more than this from the previous one "
+                          "(percent for prices, points for yields). Default: 25% for prices, 1.0 for yields")
+
+    @property
+    def primary(self) -> SourceRef:
+        return SourceRef(source=self.source, symbol=self.symbol or self.name)
+
+    @property
+    def chain(self) -> list[SourceRef]:
+        """Sources to try in order."""
+        chain = [self.primary]
+        if self.fallback:
+            chain.append(SourceRef(source=self.fallback.source, symbol=self.fallback.symbol or self.name))
+        return chain
+
+    def move_limit(self) -> float:
+        if self.max_daily_move is not None:
+            return self.max_daily_move
+        return {"price": 25.0, "percent": 1.0, "index": 5.0}[self.units]
+
+
+class SeriesFile(Strict):
+    series: dict[str, SeriesDef]
+
+    @field_validator("series", mode="before")
+    @classmethod
+    def _names(cls, value):
+        if isinstance(value, dict):
+            out = {}
+            for key, body in value.items():
+                if not isinstance(key, str) or not NAME_RE.match(key):
+                    raise ValueError(f"series name {key!r} must start with a letter and use only letters, "
+                                     "digits and _ (e.g. IWM, DGS10)")
+                out[key] = dict(body, name=key) if isinstance(body, dict) else body
+            return out
+        return value
+
+
+class SourceSettings(Strict):
+    base_url: str | None = Field(None, description="Override the source's URL (tests point it at 127.0.0.1)")
+    timeout: float = Field(30.0, gt=0, description="Seconds to wait for an answer")
+
+
+class Schedule(Strict):
+    offset_minutes: int = Field(30, ge=0, le=360, description="Run this long after each session's close")
+    poll_minutes: int = Field(10, ge=1, le=120, description="While today's data is missing, fetch again this often")
+    deadline: time = Field(time(20, 0), description="Give up waiting for data at this ET time (HH:MM)")
+    catch_up_sessions: int = Field(5, ge=0, le=60, description="On start, evaluate at most this many missed sessions")
+
+
+class Notify(Strict):
+    default: list[Literal["console", "telegram", "email"]] = Field(
+        default_factory=lambda: ["console"], description="Channels for rules without `notify:`")
+    by_severity: dict[Literal["info", "warning", "critical"], list[Literal["console", "telegram", "email"]]] = \
+        Field(default_factory=dict, description="Channels per severity, for rules without `notify:`")
+    admin: Literal["console", "telegram", "email"] | None = Field(
+        None, description="Where the bot reports its own trouble (late data, failed deliveries, bad rules)")
+    max_attempts: int = Field(6, ge=1, le=50, description="Delivery attempts before an alert is marked failed")
+    charts: bool = Field(True, description="Attach a chart to each alert")
+    telegram_pace_seconds: float = Field(1.0, ge=0, description="Pause between messages to one chat")
+
+
+class Settings(Strict):
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    schedule: Schedule = Field(default_factory=Schedule)
+    notify: Notify = Field(default_factory=Notify)
+    timezone: Literal["America/New_York"] = "America/New_York"
+
+    @model_validator(mode="after")
+    def _known_sources(self):
+        from bot.data.sources import SOURCES
+        from bot.settings.yamlfile import did_you_mean
+        for name in self.sources:
+            if name not in SOURCES:
+                raise ValueError(f"unknown source '{name}'{did_you_mean(name, SOURCES)}")
+        return self

@@ -1,0 +1,203 @@
+"""Read YAML while remembering where every key and value stood.
+
+PyYAML forgets positions once it builds Python objects, and validation libraries
+report paths like ``rules.0.cooldown``. Users edit the file, so every message
+must say ``config/rules.yaml:12:5``. This module keeps a map from each path to
+its line and column, and turns pydantic's errors into such messages, with a
+did-you-mean where a name is close to a valid one.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.errors import ConfigError
+
+MAX_BYTES = 1_000_000  # a rules file is hand-written; anything larger is a mistake
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One finding in a file, printed the way compilers and linters do."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+
+
+class Document:
+    """A parsed YAML file: its plain Python data plus the position of every path in it."""
+
+    def __init__(self, path: str, data: Any, values: dict, keys: dict):
+        self.path = path
+        self.data = data
+        self._values = values  # path tuple -> (line, col) of the value
+        self._keys = keys  # path tuple -> (line, col) of the mapping key naming it
+
+    def position(self, path: tuple, prefer_key: bool = False) -> tuple[int, int]:
+        """Line and column (1-based) of `path`, or of its nearest known ancestor."""
+        path = tuple(path)
+        while True:
+            if prefer_key and path in self._keys:
+                return self._keys[path]
+            if path in self._values:
+                return self._values[path]
+            if not path:
+                return (1, 1)
+            path = path[:-1]
+            prefer_key = False
+
+    def problem(self, path: tuple, message: str, prefer_key: bool = False) -> Problem:
+        line, col = self.position(path, prefer_key)
+        return Problem(self.path, line, col, message)
+
+    def resolve(self, loc: tuple) -> tuple:
+        """The part of a pydantic location that exists in the file.
+
+        Parts that are not in the data (union tags such as 'str', an absent key)
+        are skipped, so the position falls on the nearest thing the user wrote.
+        """
+        out: list = []
+        node = self.data
+        for part in loc:
+            if isinstance(node, dict) and part in node:
+                out.append(part)
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                out.append(part)
+                node = node[part]
+        return tuple(out)
+
+
+def _mark(node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _walk(node, path, values, keys, problems, filename):
+    values[path] = _mark(node)
+    if isinstance(node, yaml.MappingNode):
+        seen = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if isinstance(key_node, yaml.ScalarNode) and key in seen:
+                line, col = _mark(key_node)
+                problems.append(Problem(filename, line, col,
+                                        f"'{key}' appears twice in this mapping (first on line {seen[key]}); "
+                                        "keep one"))
+            seen[key] = _mark(key_node)[0]
+            keys[path + (key,)] = _mark(key_node)
+            _walk(value_node, path + (key,), values, keys, problems, filename)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, path + (i,), values, keys, problems, filename)
+
+
+def load(path: str | Path, display: str | None = None) -> Document:
+    """Parse one YAML file; raise ConfigError naming file:line:col for anything YAML rejects."""
+    path = Path(path)
+    name = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([Problem(name, 1, 1, "file not found")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(name, 1, 1, f"cannot read: {exc.strerror}")]) from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError([Problem(name, 1, 1, f"file is {len(raw):,} bytes; a settings file is at most "
+                                               f"{MAX_BYTES:,}")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(name, 1, 1, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")]) \
+            from None
+    return loads(text, name)
+
+
+def loads(text: str, name: str = "<string>") -> Document:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=yaml.SafeLoader) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = exc.problem or "invalid YAML"
+        hint = _yaml_hint(text, line, what)
+        raise ConfigError([Problem(name, line, col, f"YAML syntax: {what}{hint}")]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(name, 1, 1, f"YAML syntax: {exc}")]) from None
+    except RecursionError:
+        raise ConfigError([Problem(name, 1, 1, "YAML nested too deeply")]) from None
+    values: dict = {}
+    keys: dict = {}
+    problems: list[Problem] = []
+    if node is not None:
+        _walk(node, (), values, keys, problems, name)
+    if problems:
+        raise ConfigError(sorted(problems))
+    return Document(name, data, values, keys)
+
+
+def _yaml_hint(text: str, line: int, what: str) -> str:
+    lines = text.splitlines()
+    if "\t" in text and ("tab" in what or "found character" in what):
+        return " (indent with spaces, not tabs)"
+    if "mapping values are not allowed" in what:
+        return " (a value containing ': ' must be quoted, e.g. title: \"Rates: up\")"
+    if "could not find expected ':'" in what or "expected <block end>" in what:
+        return " (check the indentation of this line against the one above)"
+    if 0 < line <= len(lines) and lines[line - 1].lstrip().startswith("{"):
+        return " (a value starting with '{' must be quoted)"
+    return ""
+
+
+def did_you_mean(word: str, choices) -> str:
+    """' (did you mean 'x'?)' when a choice is close to `word`, else ''."""
+    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    if not match:
+        lowered = {str(c).lower(): str(c) for c in choices}
+        if str(word).lower() in lowered:
+            match = [lowered[str(word).lower()]]
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+def validation_problems(doc: Document, error, models_by_depth=None) -> list[Problem]:
+    """Turn a pydantic ValidationError into Problems at file:line:col.
+
+    `models_by_depth` is a callable mapping a location to the model class found
+    there, so an unknown field can list the valid ones.
+    """
+    problems = []
+    for err in error.errors(include_url=False):
+        loc = tuple(err["loc"])
+        kind = err["type"]
+        path = doc.resolve(loc)
+        if kind == "extra_forbidden":
+            field = path[-1] if path else loc[-1]
+            allowed = models_by_depth(path[:-1]) if models_by_depth else []
+            hint = did_you_mean(field, allowed) if allowed else ""
+            valid = f" (valid here: {', '.join(allowed)})" if allowed and not hint else ""
+            problems.append(doc.problem(path, f"unknown field '{field}'{hint}{valid}", prefer_key=True))
+        elif kind == "missing":
+            field = loc[-1]
+            problems.append(doc.problem(path, f"missing field '{field}'"))
+        else:
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, "):]
+            field = next((p for p in reversed(path) if isinstance(p, str)), None)
+            where = f"'{field}': " if field and not msg.startswith(f"'{field}'") else ""
+            got = err.get("input")
+            shown = ""
+            if kind not in ("value_error", "assertion_error") and not isinstance(got, (dict, list)):
+                shown = f" (got {got!r})"
+            problems.append(doc.problem(path, f"{where}{msg}{shown}"))
+    return problems

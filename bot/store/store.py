@@ -1,0 +1,230 @@
+"""Store: observations and fetch records (and, for delivery and the daemon, runs, outbox, mutes).
+
+Written once with SQLAlchemy Core for SQLite and PostgreSQL. Every write is one
+transaction, so a process killed mid-fetch leaves the store as it was before
+that series' write began.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from bot.errors import StoreError
+from bot.store import schema
+from bot.store.schema import fetches, meta, observations
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK = 0x636C6F73  # PostgreSQL advisory lock id while migrating ("clos")
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def state_dir() -> Path:
+    """$CLOSEBELL_HOME, else the user's data directory."""
+    home = os.environ.get("CLOSEBELL_HOME")
+    if home:
+        return Path(home)
+    import platformdirs
+    return Path(platformdirs.user_data_dir("closebell", appauthor=False))
+
+
+def database_url(explicit: str | None = None) -> str:
+    url = explicit or os.environ.get("DATABASE_URL")
+    if url:
+        # Heroku-style URLs say postgres://; SQLAlchemy wants a driver
+        if url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url[len("postgres://"):]
+        elif url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        return url
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / 'closebell.db'}"
+
+
+def open_store(url: str | None = None) -> "Store":
+    return Store(database_url(url))
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        kwargs = {"future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30}
+        try:
+            self.engine = sa.create_engine(url, **kwargs)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise StoreError(f"cannot use database URL: {exc}") from None
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            self.migrate()
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot open the store at {self.display_url}: {exc.orig}") from None
+
+    @property
+    def display_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self):
+        self.engine.dispose()
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def version(self, conn=None) -> int:
+        def read(c):
+            if not sa.inspect(c).has_table("meta"):
+                return 0
+            row = c.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first()
+            return int(row[0]) if row else 0
+        if conn is not None:
+            return read(conn)
+        with self.engine.connect() as c:
+            return read(c)
+
+    def migrate(self):
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+            current = self.version(conn)
+            if current > schema.VERSION:
+                raise StoreError(f"the store is at schema version {current}, newer than this bot "
+                                 f"({schema.VERSION}): upgrade Closebell")
+            for step in range(current, schema.VERSION):
+                log.info("store: migrating schema %d -> %d", step, step + 1)
+                schema.MIGRATIONS[step](conn)
+                _set_meta(conn, "schema_version", str(step + 1), self.dialect)
+
+    def _insert(self, table):
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
+
+    # -- observations ---------------------------------------------------------------------
+
+    def last_dates(self) -> dict[str, date]:
+        """Newest stored date per series."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(observations.c.series, sa.func.max(observations.c.date))
+                                .group_by(observations.c.series))
+            return {series: last for series, last in rows}
+
+    def last_value_before(self, series: str, day: date) -> float | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(observations.c.value)
+                               .where(observations.c.series == series, observations.c.date < day)
+                               .order_by(observations.c.date.desc()).limit(1)).first()
+            return row[0] if row else None
+
+    def write_observations(self, series: str, frame: pd.DataFrame, source: str,
+                           first_seen: date | None = None, fetched_at: datetime | None = None) -> int:
+        """Insert new rows and update changed ones; return how many were new or changed.
+
+        Unchanged rows are not written, so a repeated fetch is a no-op. A stored
+        release date is never replaced by an unknown one; a value with no known
+        release date gets `first_seen` (the day the bot first saw it) when given.
+        """
+        if frame.empty:
+            return 0
+        fetched_at = fetched_at or now_utc()
+        start = frame.index.min().date()
+        with self.engine.begin() as conn:
+            existing = {d: (v, r, s) for d, v, r, s in conn.execute(
+                sa.select(observations.c.date, observations.c.value, observations.c.release_date,
+                          observations.c.source)
+                .where(observations.c.series == series, observations.c.date >= start))}
+            rows = []
+            values = frame["value"].to_numpy()
+            releases = frame["release_date"]
+            for i, stamp in enumerate(frame.index):
+                day = stamp.date()
+                value = float(values[i])
+                release = releases.iat[i]
+                release = None if pd.isna(release) else release.date()
+                old = existing.get(day)
+                if release is None:
+                    release = old[1] if old and old[1] is not None else first_seen
+                if old and abs(old[0] - value) <= 1e-9 * max(1.0, abs(value)) and old[1] == release:
+                    continue
+                rows.append({"series": series, "date": day, "value": value, "release_date": release,
+                             "source": source, "fetched_at": fetched_at})
+            if rows:
+                stmt = self._insert(observations)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[observations.c.series, observations.c.date],
+                    set_={"value": stmt.excluded.value, "release_date": stmt.excluded.release_date,
+                          "source": stmt.excluded.source, "fetched_at": stmt.excluded.fetched_at})
+                conn.execute(stmt, rows)
+        return len(rows)
+
+    def read_observations(self, series: list[str] | None = None, known_by: date | None = None) \
+            -> dict[str, pd.DataFrame]:
+        """Stored rows per series, as sources return them (index date; value, release_date).
+
+        `known_by` keeps only what was public on that day: a daily value from its
+        date, a monthly value from its release date (point in time).
+        """
+        query = sa.select(observations.c.series, observations.c.date, observations.c.value,
+                          observations.c.release_date, observations.c.source)
+        if series is not None:
+            query = query.where(observations.c.series.in_(list(series)))
+        if known_by is not None:
+            query = query.where(sa.func.coalesce(observations.c.release_date, observations.c.date) <= known_by)
+        query = query.order_by(observations.c.series, observations.c.date)
+        with self.engine.connect() as conn:
+            table = pd.DataFrame(conn.execute(query).all(),
+                                 columns=["series", "date", "value", "release_date", "source"])
+        out = {}
+        for name, group in table.groupby("series", sort=False):
+            frame = pd.DataFrame({"value": group["value"].astype(float).to_numpy(),
+                                  "release_date": pd.to_datetime(group["release_date"]).to_numpy(),
+                                  "source": group["source"].to_numpy()},
+                                 index=pd.DatetimeIndex(pd.to_datetime(group["date"]), name="date"))
+            out[name] = frame
+        return out
+
+    def count_observations(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(observations.c.series, sa.func.count())
+                                     .group_by(observations.c.series)).all())
+
+    def record_fetch(self, series: str, source: str, ok: bool, rows: int, message: str = "",
+                     started_at: datetime | None = None):
+        with self.engine.begin() as conn:
+            conn.execute(fetches.insert().values(series=series, source=source, ok=ok, rows=rows,
+                                                 message=message[:2000], started_at=started_at or now_utc()))
+
+    def last_fetches(self) -> dict[str, dict]:
+        """The newest fetch record per series."""
+        latest = (sa.select(fetches.c.series, sa.func.max(fetches.c.id).label("id"))
+                  .group_by(fetches.c.series).subquery())
+        query = sa.select(fetches).join(latest, fetches.c.id == latest.c.id)
+        with self.engine.connect() as conn:
+            return {row.series: row._asdict() for row in conn.execute(query)}
+
+
+def _set_meta(conn, key, value, dialect):
+    updated = conn.execute(meta.update().where(meta.c.key == key).values(value=value)).rowcount
+    if not updated:
+        conn.execute(meta.insert().values(key=key, value=value))
+
+
+def _sqlite_pragmas(dbapi_conn, _record):
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

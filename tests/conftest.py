@@ -1,0 +1,96 @@
+"""Shared test fixtures: real servers on 127.0.0.1, real SQLite files, the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+os.environ["CLOSEBELL_HTTP_BACKOFF"] = "0"  # retries still happen, without sleeping
+os.environ.pop("FRED_API_KEY", None)
+os.environ.pop("DATABASE_URL", None)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def subprocess_env(**extra) -> dict:
+    """The environment for a child `python` that imports the bot from this checkout."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **{k: str(v) for k, v in extra.items()})
+    return env
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address():
+    return ("127.0.0.1", 0)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    """Every test gets its own state directory, and reads the shipped config unless it says otherwise."""
+    monkeypatch.setenv("CLOSEBELL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CLOSEBELL_CONFIG", str(ROOT / "config"))
+    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_IDS", "SMTP_HOST", "EMAIL_TO", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real shipped history (../shared/data, or $CLOSEBELL_DATA_DIR)."""
+    path = Path(os.environ.get("CLOSEBELL_DATA_DIR") or ROOT.parent / "shared" / "data")
+    if not (path / "IWM.csv").is_file():
+        if os.environ.get("CLOSEBELL_REQUIRE_DATA"):
+            pytest.fail(f"CLOSEBELL_REQUIRE_DATA is set but {path} holds no IWM.csv")
+        pytest.skip(f"real history not found at {path}; set CLOSEBELL_DATA_DIR")
+    return path
+
+
+def postgres_url() -> str:
+    url = os.environ.get("CLOSEBELL_TEST_DATABASE_URL")
+    if not url:
+        if os.environ.get("CLOSEBELL_REQUIRE_POSTGRES"):
+            pytest.fail("CLOSEBELL_REQUIRE_POSTGRES is set but CLOSEBELL_TEST_DATABASE_URL is not")
+        pytest.skip("PostgreSQL tests need CLOSEBELL_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1/test)")
+    return url
+
+
+@pytest.fixture
+def pg_url():
+    """A PostgreSQL URL whose connections live in a fresh schema, dropped afterwards."""
+    import sqlalchemy as sa
+    from bot.store.store import database_url
+    base = database_url(postgres_url())
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {base} is not reachable: {exc.orig}")
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store(store_url):
+    from bot.store import Store
+    s = Store(store_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def series_defs():
+    from bot.settings.load import load_series
+    return load_series(ROOT / "config" / "series.yaml")

@@ -1,0 +1,114 @@
+"""The store: the same specification on a SQLite file and on the PostgreSQL server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import date
+
+import pandas as pd
+import sqlalchemy as sa
+
+from bot.data.sources.base import observations
+from bot.store import Store
+from bot.store import schema
+from tests.conftest import subprocess_env
+
+
+def frame(rows, releases=None):
+    return observations([d for d, _ in rows], [v for _, v in rows], releases)
+
+
+def test_new_store_is_at_the_latest_schema_version(store):
+    assert store.version() == schema.VERSION
+
+
+def test_write_reports_new_rows_and_a_repeat_writes_nothing(store):
+    data = frame([("2024-07-10", 100.0), ("2024-07-11", 103.59)])
+    assert store.write_observations("IWM", data, "csv") == 2
+    assert store.write_observations("IWM", data, "csv") == 0
+
+
+def test_a_revised_value_is_updated_and_counted(store):
+    store.write_observations("IWM", frame([("2024-07-10", 100.0)]), "yahoo")
+    assert store.write_observations("IWM", frame([("2024-07-10", 100.5)]), "nasdaq") == 1
+    stored = store.read_observations(["IWM"])["IWM"]
+    assert stored["value"].tolist() == [100.5]
+    assert stored["source"].tolist() == ["nasdaq"]
+
+
+def test_reading_as_of_a_date_hides_cpi_values_not_yet_released(store):
+    cpi = frame([("2024-05-01", 313.1), ("2024-06-01", 313.0)], ["2024-06-12", "2024-07-11"])
+    store.write_observations("CPIAUCSL", cpi, "fred")
+    before = store.read_observations(["CPIAUCSL"], known_by=date(2024, 7, 10))["CPIAUCSL"]
+    on = store.read_observations(["CPIAUCSL"], known_by=date(2024, 7, 11))["CPIAUCSL"]
+    assert list(before.index.strftime("%Y-%m")) == ["2024-05"]
+    assert list(on.index.strftime("%Y-%m")) == ["2024-05", "2024-06"]
+
+
+def test_a_known_release_date_is_not_replaced_by_an_unknown_one(store):
+    store.write_observations("CPIAUCSL", frame([("2024-06-01", 313.0)], ["2024-07-11"]), "fred")
+    store.write_observations("CPIAUCSL", frame([("2024-06-01", 313.0)]), "bls", first_seen=date(2024, 8, 1))
+    stored = store.read_observations(["CPIAUCSL"])["CPIAUCSL"]
+    assert stored["release_date"].iloc[0] == pd.Timestamp("2024-07-11")
+
+
+def test_a_value_without_release_date_is_dated_when_first_seen(store):
+    store.write_observations("CPIAUCSL", frame([("2024-06-01", 313.0)]), "bls", first_seen=date(2024, 7, 11))
+    stored = store.read_observations(["CPIAUCSL"])["CPIAUCSL"]
+    assert stored["release_date"].iloc[0] == pd.Timestamp("2024-07-11")
+
+
+def test_last_dates_and_fetch_records(store):
+    store.write_observations("SPY", frame([("2024-07-10", 1.0), ("2024-07-11", 2.0)]), "csv")
+    store.record_fetch("SPY", "yahoo", False, 0, "HTTP 500")
+    store.record_fetch("SPY", "nasdaq", True, 2)
+    assert store.last_dates() == {"SPY": date(2024, 7, 11)}
+    assert store.last_fetches()["SPY"]["source"] == "nasdaq"
+
+
+def test_an_older_store_is_migrated_forward(store_url):
+    # Build a version-1 store by hand, as the first release left it.
+    from bot.store.store import database_url
+    engine = sa.create_engine(database_url(store_url))
+    with engine.begin() as conn:
+        for table in reversed(schema.metadata.sorted_tables):
+            table.drop(conn, checkfirst=True)
+        schema.MIGRATIONS[0](conn)
+        conn.execute(schema.meta.insert().values(key="schema_version", value="1"))
+        conn.execute(schema.observations.insert().values(series="IWM", date=date(2024, 7, 11), value=1.0,
+                                                         source="csv", fetched_at=pd.Timestamp.now(tz="UTC")))
+    engine.dispose()
+    upgraded = Store(store_url)
+    assert upgraded.version() == schema.VERSION
+    assert upgraded.count_observations() == {"IWM": 1}
+    upgraded.close()
+
+
+def test_a_process_killed_mid_write_leaves_the_store_as_before(store_url, tmp_path):
+    """SIGKILL while a large write is under way: afterwards the series holds all or nothing."""
+    store = Store(store_url)
+    store.write_observations("IWM", frame([("2000-01-03", 1.0)]), "csv")
+    script = tmp_path / "writer.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, signal, sys
+        import pandas as pd
+        import sqlalchemy as sa
+        from bot.store import Store
+        from bot.data.sources.base import observations
+        store = Store({store_url!r})
+        days = pd.bdate_range("2000-01-04", periods=20000)
+        # die inside the transaction, after the insert ran but before commit
+        @sa.event.listens_for(store.engine, "commit")
+        def die(conn):
+            print("committing", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        store.write_observations("IWM", observations(days, range(2, 20002)), "csv")
+    """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          env=subprocess_env())
+    assert proc.returncode == -9, proc.stderr
+    assert "committing" in proc.stdout
+    assert Store(store_url).count_observations() == {"IWM": 1}
+    store.close()
