@@ -41,6 +41,47 @@ def _fetch_args(p):
     _data_dir(p)
 
 
+@command("validate", "check the rules file and report every problem at file:line:col",
+         "python -m bot validate\n  python -m bot validate --rules my-rules.yaml",
+         "bot.commands.validate:run")
+def _validate_args(p):
+    _rules(p)
+
+
+@command("check", "evaluate every rule as of one session and print what fires",
+         "python -m bot check --data-dir ../shared/data --date 2024-07-11\n"
+         "  python -m bot check --json            # latest session with data, as JSON",
+         "bot.commands.check:run")
+def _check_args(p):
+    p.add_argument("--date", metavar="D", help="session to check (default: the latest session with data)")
+    _rules(p)
+    _data_dir(p)
+    p.add_argument("--json", action="store_true", help="print JSON only")
+    p.add_argument("--all-values", dest="verbose_values", action="store_true",
+                   help="show the values of rules that do not fire too")
+
+
+@command("backtest", "replay the rules over history: every firing, with forward returns",
+         "python -m bot backtest --data-dir ../shared/data --from 2024-01-01 --to 2024-12-31\n"
+         "  python -m bot backtest --data-dir ../shared/data --json --plot fires.png",
+         "bot.commands.backtest:run")
+def _backtest_args(p):
+    p.add_argument("--from", dest="from_", metavar="D", help="first day reported (default: all data)")
+    p.add_argument("--to", metavar="D", help="last day reported (default: the latest data)")
+    _rules(p)
+    _data_dir(p)
+    p.add_argument("--json", action="store_true", help="print JSON only")
+    p.add_argument("--plot", metavar="FILE.png", help="draw each rule's series with its firings marked")
+
+
+@command("schema", "print the JSON Schema of the rules file (for YAML language servers)",
+         "python -m bot schema > rules.schema.json\n"
+         "  # then put '# yaml-language-server: $schema=rules.schema.json' atop rules.yaml",
+         "bot.commands.schema:run")
+def _schema_args(p):
+    pass
+
+
 def build_parser() -> argparse.ArgumentParser:
     from bot import __version__
     parser = argparse.ArgumentParser(
@@ -72,13 +113,19 @@ def main(argv=None) -> int:
         import os
         os.environ["CLOSEBELL_CONFIG"] = args.config
     module_name, _, function = COMMANDS[args.command][3].partition(":")
-    from bot.errors import ClosebellError
+    from bot.errors import ClosebellError, ConfigError
     try:
         import importlib
         handler = getattr(importlib.import_module(module_name), function)
         return handler(args) or 0
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        count = len(exc.problems)
+        print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
+        return exc.exit_code
     except ClosebellError as exc:
-        print(f"error: {exc}" if "\n" not in str(exc) else str(exc), file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

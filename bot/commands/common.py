@@ -31,3 +31,26 @@ def check_names(names, series_defs):
         if name not in series_defs:
             raise UsageError(f"unknown series '{name}'{did_you_mean(name, series_defs)} "
                              f"(known: {', '.join(series_defs)})")
+
+
+def rules_path(args):
+    from bot.settings.load import config_dir
+    return getattr(args, "rules", None) or str(config_dir() / "rules.yaml")
+
+
+def load_all(args):
+    """(series definitions, settings, rules) or ConfigError with every problem."""
+    from bot.engine.rules import load_rules
+    series_defs, settings = series_and_settings()
+    return series_defs, settings, load_rules(rules_path(args), series_defs)
+
+
+def open_store_unless(data_dir):
+    if data_dir:
+        return None
+    from bot.store import open_store
+    return open_store()
+
+
+def weekday(ts) -> str:
+    return f"{ts:%Y-%m-%d} ({ts:%a})"

@@ -19,8 +19,11 @@ FIRST = "1962-01-02"  # the shipped history starts here (DGS10)
 
 @functools.lru_cache(maxsize=1)
 def _calendar():
+    import warnings
     import exchange_calendars as xc
-    return xc.get_calendar("XNYS", start=FIRST)
+    with warnings.catch_warnings():  # exchange_calendars 4.13 uses a Series.values that pandas 3.1 deprecates
+        warnings.simplefilter("ignore")
+        return xc.get_calendar("XNYS", start=FIRST)
 
 
 def sessions(start=None, end=None) -> pd.DatetimeIndex:

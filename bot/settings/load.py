@@ -31,7 +31,7 @@ def model_fields_at(model: type[BaseModel], path: tuple) -> list[str]:
         if current is None:
             return []
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return [f for f in current.model_fields if f != "name"]
+        return [f.alias or n for n, f in current.model_fields.items() if n != "name"]
     return []
 
 
@@ -47,19 +47,25 @@ def _inner_model(annotation):
 
 
 def validate_document(doc: yamlfile.Document, model: type[BaseModel]):
-    if doc.data is None:
-        data = {}
-    else:
-        data = doc.data
+    data = {} if doc.data is None else doc.data
     if not isinstance(data, dict):
         raise ConfigError([doc.problem((), f"expected a mapping of settings, found {type(data).__name__}")])
+    parsed, problems = validate_part(doc, model, data)
+    if problems:
+        raise ConfigError(sorted(problems))
+    return parsed
+
+
+def validate_part(doc: yamlfile.Document, model: type[BaseModel], data, prefix: tuple = ()):
+    """(model instance, []) or (None, problems) for the part of `doc` at `prefix`."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data), []
     except ValidationError as exc:
         def allowed(path):
+            inner = tuple(path[len(prefix):])
             # skip user-chosen keys (series names) when looking up the model
-            return model_fields_at(model, tuple(p for p in path if p not in _user_keys(doc, path)))
-        raise ConfigError(sorted(yamlfile.validation_problems(doc, exc, allowed))) from None
+            return model_fields_at(model, tuple(p for p in inner if p not in _user_keys(doc, inner)))
+        return None, yamlfile.validation_problems(doc, exc, allowed, prefix)
 
 
 def _user_keys(doc, path):

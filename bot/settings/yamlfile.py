@@ -37,11 +37,36 @@ class Problem:
 class Document:
     """A parsed YAML file: its plain Python data plus the position of every path in it."""
 
-    def __init__(self, path: str, data: Any, values: dict, keys: dict):
+    def __init__(self, path: str, data: Any, values: dict, keys: dict, styles: dict | None = None,
+                 lines: list[str] | None = None):
         self.path = path
         self.data = data
         self._values = values  # path tuple -> (line, col) of the value
         self._keys = keys  # path tuple -> (line, col) of the mapping key naming it
+        self._styles = styles or {}  # path tuple -> scalar style: None (plain), "'", '"', '|', '>'
+        self.lines = lines or []
+
+    def text_position(self, path: tuple, text: str, offset: int) -> tuple[int, int]:
+        """Line and column of character `offset` of the string scalar at `path`.
+
+        Exact for plain and quoted scalars on one line; for block scalars ('|', '>')
+        the line holding the text around the offset is found in the source.
+        """
+        line, col = self.position(path)
+        style = self._styles.get(tuple(path))
+        if path in self._values and style in (None, "", "'", '"') and "\n" not in text:
+            return line, col + offset + (1 if style in ("'", '"') else 0)
+        probe = text[offset:offset + 12].split("\n")[0].strip()
+        if probe:
+            for number in range(line, min(line + text.count("\n") + 40, len(self.lines)) + 1):
+                found = self.lines[number - 1].find(probe, 0 if number > line else col - 1)
+                if found >= 0:
+                    return number, found + 1
+        return line, col
+
+    def text_problem(self, path: tuple, text: str, offset: int, message: str) -> "Problem":
+        line, col = self.text_position(path, text, offset)
+        return Problem(self.path, line, col, message)
 
     def position(self, path: tuple, prefer_key: bool = False) -> tuple[int, int]:
         """Line and column (1-based) of `path`, or of its nearest known ancestor."""
@@ -82,8 +107,10 @@ def _mark(node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _walk(node, path, values, keys, problems, filename):
+def _walk(node, path, values, keys, problems, filename, styles):
     values[path] = _mark(node)
+    if isinstance(node, yaml.ScalarNode):
+        styles[path] = node.style
     if isinstance(node, yaml.MappingNode):
         seen = {}
         for key_node, value_node in node.value:
@@ -95,10 +122,10 @@ def _walk(node, path, values, keys, problems, filename):
                                         "keep one"))
             seen[key] = _mark(key_node)[0]
             keys[path + (key,)] = _mark(key_node)
-            _walk(value_node, path + (key,), values, keys, problems, filename)
+            _walk(value_node, path + (key,), values, keys, problems, filename, styles)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, path + (i,), values, keys, problems, filename)
+            _walk(item, path + (i,), values, keys, problems, filename, styles)
 
 
 def load(path: str | Path, display: str | None = None) -> Document:
@@ -138,12 +165,13 @@ def loads(text: str, name: str = "<string>") -> Document:
         raise ConfigError([Problem(name, 1, 1, "YAML nested too deeply")]) from None
     values: dict = {}
     keys: dict = {}
+    styles: dict = {}
     problems: list[Problem] = []
     if node is not None:
-        _walk(node, (), values, keys, problems, name)
+        _walk(node, (), values, keys, problems, name, styles)
     if problems:
         raise ConfigError(sorted(problems))
-    return Document(name, data, values, keys)
+    return Document(name, data, values, keys, styles, text.splitlines())
 
 
 def _yaml_hint(text: str, line: int, what: str) -> str:
@@ -169,15 +197,18 @@ def did_you_mean(word: str, choices) -> str:
     return f"; did you mean '{match[0]}'?" if match else ""
 
 
-def validation_problems(doc: Document, error, models_by_depth=None) -> list[Problem]:
+def validation_problems(doc: Document, error, models_by_depth=None, prefix: tuple = ()) -> list[Problem]:
     """Turn a pydantic ValidationError into Problems at file:line:col.
 
     `models_by_depth` is a callable mapping a location to the model class found
     there, so an unknown field can list the valid ones.
     """
     problems = []
-    for err in error.errors(include_url=False):
-        loc = tuple(err["loc"])
+    errors = error.errors(include_url=False)
+    missing = {(tuple(prefix) + tuple(e["loc"][:-1]), e["loc"][-1]) for e in errors if e["type"] == "missing"}
+    explained = set()  # missing fields that an unknown field's did-you-mean already points at
+    for err in errors:
+        loc = tuple(prefix) + tuple(err["loc"])
         kind = err["type"]
         path = doc.resolve(loc)
         if kind == "extra_forbidden":
@@ -185,10 +216,20 @@ def validation_problems(doc: Document, error, models_by_depth=None) -> list[Prob
             allowed = models_by_depth(path[:-1]) if models_by_depth else []
             hint = did_you_mean(field, allowed) if allowed else ""
             valid = f" (valid here: {', '.join(allowed)})" if allowed and not hint else ""
+            for parent, name in missing:
+                if parent == loc[:-1] and hint == did_you_mean(field, [name]) and hint:
+                    explained.add((parent, name))
             problems.append(doc.problem(path, f"unknown field '{field}'{hint}{valid}", prefer_key=True))
-        elif kind == "missing":
+    for err in errors:
+        loc = tuple(prefix) + tuple(err["loc"])
+        kind = err["type"]
+        path = doc.resolve(loc)
+        if kind == "extra_forbidden":
+            continue
+        if kind == "missing":
             field = loc[-1]
-            problems.append(doc.problem(path, f"missing field '{field}'"))
+            if (loc[:-1], field) not in explained:
+                problems.append(doc.problem(path, f"missing field '{field}'"))
         else:
             msg = err["msg"]
             if msg.startswith("Value error, "):

@@ -1,0 +1,96 @@
+"""Charts where a picture says more: PNGs small enough for a phone, drawn without a display.
+
+Prices are drawn as % change from the chart's first day so IWM and SPY share
+one axis; yields (units: percent) go on a second axis in their own units.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+PHONE_SIZE = (7.0, 4.2)  # inches; at 110 dpi about 770 x 460 px
+DPI = 110
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def series_chart(frame, names: list[str], units: dict[str, str], marks: list, title: str,
+                 start=None, end=None) -> bytes:
+    """PNG bytes: `names` over [start, end] from `frame` (an engine Frame), with `marks` (sessions) marked."""
+    plt = _pyplot()
+    sessions = frame.sessions
+    lo = sessions.searchsorted(pd.Timestamp(start)) if start is not None else 0
+    hi = sessions.searchsorted(pd.Timestamp(end), side="right") if end is not None else len(sessions)
+    x = sessions[lo:hi]
+    fig, ax = plt.subplots(figsize=PHONE_SIZE, dpi=DPI)
+    ax2 = None
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    lines = []
+    for k, name in enumerate(names):
+        y = frame.series(name)[lo:hi]
+        if not np.isfinite(y).any():
+            continue
+        color = colors[k % len(colors)]
+        if units.get(name) == "percent":
+            ax2 = ax2 or ax.twinx()
+            lines += ax2.plot(x, y, color=color, linewidth=1.4, linestyle="--", label=f"{name} (%)")
+        else:
+            first = y[np.isfinite(y)][0]
+            lines += ax.plot(x, (y / first - 1) * 100, color=color, linewidth=1.6, label=f"{name} (% chg)")
+    for mark in marks:
+        ax.axvline(pd.Timestamp(mark), color="#d62728", alpha=0.35, linewidth=2)
+    ax.set_title(title, fontsize=11, loc="left")
+    ax.grid(alpha=0.25)
+    ax.tick_params(labelsize=8)
+    if ax2 is not None:
+        ax2.tick_params(labelsize=8)
+        ax2.set_ylabel("yield, %", fontsize=8)
+    if lines:
+        ax.legend(lines, [l.get_label() for l in lines], fontsize=8, loc="upper left", frameon=False)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def alert_chart(frame, rule, session, units: dict[str, str], months: int = 6) -> bytes:
+    """The series a rule reads over the last `months` months, the firing session marked."""
+    end = pd.Timestamp(session)
+    start = end - pd.DateOffset(months=months)
+    names = [n for n in rule.chart if n in frame.daily] or list(rule.chart)
+    return series_chart(frame, names, units, [end], f"{rule.id}: {end:%Y-%m-%d}", start, end)
+
+
+def backtest_chart(prepared, rules, start: date | None, end: date | None, path: str) -> None:
+    """One panel per rule: its daily series over the window, every firing marked."""
+    plt = _pyplot()
+    ev = prepared.evaluation
+    frame = ev.frame
+    sessions = frame.sessions
+    lo = sessions.searchsorted(pd.Timestamp(start)) if start else 0
+    hi = sessions.searchsorted(pd.Timestamp(end), side="right") if end else len(sessions)
+    x = sessions[lo:hi]
+    fig, axes = plt.subplots(len(rules), 1, figsize=(10, 2.4 * len(rules)), dpi=90, sharex=True, squeeze=False)
+    for ax, rule in zip(axes[:, 0], rules):
+        for name in [n for n in rule.chart if n in frame.daily][:3]:
+            y = frame.series(name)[lo:hi]
+            ax.plot(x, y, linewidth=1, label=name)
+        for session in ev.fire_dates(rule.id, start, end):
+            ax.axvline(session, color="#d62728", alpha=0.5, linewidth=1)
+        ax.set_title(f"{rule.id} ({len(ev.fire_dates(rule.id, start, end))} firings)", fontsize=9, loc="left")
+        ax.legend(fontsize=7, loc="upper left", frameon=False)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,55 @@
+"""The command line: every command documented with an example, errors on stderr with exit codes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from bot.cli import COMMANDS, build_parser
+from tests.conftest import ROOT, subprocess_env
+
+
+def bot(*args):
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
+                          env=subprocess_env(), cwd=ROOT, timeout=120)
+
+
+def test_help_lists_every_command():
+    proc = bot("--help")
+    assert proc.returncode == 0
+    for name in COMMANDS:
+        assert re.search(rf"^\s+{re.escape(name)}\s", proc.stdout, re.M), name
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_command_has_help_with_an_example(name):
+    help_text = build_parser()._subparsers._group_actions[0].choices[name].format_help()
+    assert "example:" in help_text and "python -m bot" in help_text.split("example:")[1]
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_command_is_in_the_readme(name):
+    assert f"`{name}" in (ROOT / "README.md").read_text(), f"README does not document '{name}'"
+
+
+def test_help_stays_light_no_pandas_or_matplotlib():
+    code = ("import sys; from bot.cli import main\n"
+            "try: main(['--help'])\nexcept SystemExit: pass\n"
+            "print(sorted(m for m in ('pandas', 'matplotlib', 'telegram', 'sqlalchemy') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(),
+                          cwd=ROOT, timeout=60)
+    assert proc.stdout.strip().endswith("[]"), proc.stdout
+
+
+def test_no_command_prints_help_and_exits_2():
+    proc = bot()
+    assert proc.returncode == 2 and "commands" in proc.stdout
+
+
+def test_a_bad_date_is_a_usage_error_on_stderr():
+    proc = bot("check", "--date", "11/07/2024")
+    assert proc.returncode == 2
+    assert "write YYYY-MM-DD" in proc.stderr and proc.stdout == ""
