@@ -1,29 +1,82 @@
 """NYSE sessions and close times, from exchange_calendars (calendar XNYS).
 
-Holidays, early closes (13:00 ET on 2024-07-03, 2024-11-29, 2024-12-24, ...) and
-DST come from a maintained library rather than a hand-written list that goes
-stale every year.
+Holidays, early closes (13:00 ET on 2024-07-03, 2024-11-29, 2024-12-24, ...)
+and DST come from a maintained library rather than a hand-written list that
+goes stale every year. Building that calendar costs about half a second, more
+than everything else `check` does, so its answer (every session and its close)
+is kept in a small file in the state directory, keyed by the library's version
+and the month it was built in, and rebuilt when either changes.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from datetime import date, datetime, timedelta
+from importlib import metadata
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
+
+log = logging.getLogger(__name__)
 
 ET = ZoneInfo("America/New_York")
 FIRST = "1962-01-02"  # the shipped history starts here (DGS10)
 
 
-@functools.lru_cache(maxsize=1)
-def _calendar():
+class Calendar:
+    """Sessions (naive midnight timestamps) and each session's close (UTC nanoseconds)."""
+
+    def __init__(self, sessions: np.ndarray, closes: np.ndarray):
+        self.sessions = pd.DatetimeIndex(sessions.astype("datetime64[ns]"), name="session")
+        self._closes = closes.astype(np.int64)
+
+    def index(self, day) -> int:
+        """Position of the session on or before `day` (-1 if none)."""
+        return int(self.sessions.searchsorted(pd.Timestamp(day).normalize(), side="right")) - 1
+
+    def close_utc(self, i: int) -> pd.Timestamp:
+        return pd.Timestamp(self._closes[i], tz="UTC")
+
+
+def _build() -> Calendar:
     import warnings
     import exchange_calendars as xc
     with warnings.catch_warnings():  # exchange_calendars 4.13 uses a Series.values that pandas 3.1 deprecates
         warnings.simplefilter("ignore")
-        return xc.get_calendar("XNYS", start=FIRST)
+        cal = xc.get_calendar("XNYS", start=FIRST)
+        sessions = cal.sessions.tz_localize(None).to_numpy().astype("datetime64[ns]")
+        closes = cal.closes.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
+    return Calendar(sessions, closes.astype(np.int64))
+
+
+def _cache_path():
+    from bot.settings.paths import state_dir
+    version = metadata.version("exchange-calendars")
+    return state_dir() / "cache" / f"xnys-{version}-{date.today():%Y-%m}.npz"
+
+
+@functools.lru_cache(maxsize=1)
+def _calendar() -> Calendar:
+    try:
+        path = _cache_path()
+        if path.is_file():
+            with np.load(path) as cached:
+                return Calendar(cached["sessions"], cached["closes"])
+    except (OSError, ValueError, KeyError) as exc:
+        log.debug("calendar cache unreadable (%s); rebuilding", exc)
+        path = None
+    calendar = _build()
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, sessions=calendar.sessions.to_numpy(), closes=calendar._closes)
+            tmp.replace(path)
+        except OSError as exc:
+            log.debug("calendar cache not written: %s", exc)
+    return calendar
 
 
 def sessions(start=None, end=None) -> pd.DatetimeIndex:
@@ -31,54 +84,55 @@ def sessions(start=None, end=None) -> pd.DatetimeIndex:
     all_sessions = _calendar().sessions
     lo = all_sessions.searchsorted(pd.Timestamp(start)) if start is not None else 0
     hi = all_sessions.searchsorted(pd.Timestamp(end), side="right") if end is not None else len(all_sessions)
-    return pd.DatetimeIndex(all_sessions[lo:hi], name="session").tz_localize(None).as_unit("ns")
+    return all_sessions[lo:hi]
 
 
 def is_session(day) -> bool:
-    return _calendar().is_session(pd.Timestamp(day).normalize())
+    cal = _calendar()
+    i = cal.index(day)
+    return i >= 0 and cal.sessions[i] == pd.Timestamp(day).normalize()
 
 
 def session_on_or_before(day) -> pd.Timestamp:
     """The session on `day`, or the last one before it."""
-    return _calendar().date_to_session(pd.Timestamp(day).normalize(), direction="previous")
+    cal = _calendar()
+    i = cal.index(day)
+    if i < 0:
+        raise ValueError(f"{day} is before the calendar's first session ({FIRST})")
+    return cal.sessions[i]
 
 
 def session_on_or_after(day) -> pd.Timestamp:
-    return _calendar().date_to_session(pd.Timestamp(day).normalize(), direction="next")
+    cal = _calendar()
+    i = int(cal.sessions.searchsorted(pd.Timestamp(day).normalize(), side="left"))
+    if i >= len(cal.sessions):
+        raise ValueError(f"{day} is past the calendar's last session ({cal.sessions[-1]:%Y-%m-%d})")
+    return cal.sessions[i]
 
 
 def previous_session(day) -> pd.Timestamp:
-    return _calendar().previous_session(pd.Timestamp(day).normalize())
+    return session_on_or_before(pd.Timestamp(day).normalize() - pd.Timedelta(days=1))
 
 
 def next_session(day) -> pd.Timestamp:
-    return _calendar().next_session(pd.Timestamp(day).normalize())
+    return session_on_or_after(pd.Timestamp(day).normalize() + pd.Timedelta(days=1))
 
 
 def close_time(day) -> datetime:
     """The session's close as an aware datetime in America/New_York (13:00 on early closes)."""
-    utc = _calendar().session_close(pd.Timestamp(day).normalize())
-    return utc.tz_convert(ET).to_pydatetime()
+    cal = _calendar()
+    i = cal.index(day)
+    if i < 0 or cal.sessions[i] != pd.Timestamp(day).normalize():
+        raise ValueError(f"{pd.Timestamp(day):%Y-%m-%d} is not a NYSE session")
+    return cal.close_utc(i).tz_convert(ET).to_pydatetime()
 
 
 def last_closed_session(now: datetime) -> pd.Timestamp:
     """The latest session whose close is at or before `now` (aware)."""
-    today = pd.Timestamp(now.astimezone(ET).date())
-    session = session_on_or_before(today)
+    session = session_on_or_before(now.astimezone(ET).date())
     if close_time(session) > now:
         session = previous_session(session)
     return session
-
-
-def as_date(value) -> date:
-    return pd.Timestamp(value).date()
-
-
-def parse_day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"'{text}' is not a date; write YYYY-MM-DD, e.g. 2024-07-11") from None
 
 
 def today_et(now: datetime | None = None) -> date:

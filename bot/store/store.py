@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import os
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
 from bot.errors import StoreError
+from bot.settings.paths import state_dir
 from bot.store import schema
 from bot.store.schema import fetches, meta, observations
 
@@ -26,15 +26,6 @@ MIGRATION_LOCK = 0x636C6F73  # PostgreSQL advisory lock id while migrating ("clo
 
 def now_utc() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def state_dir() -> Path:
-    """$CLOSEBELL_HOME, else the user's data directory."""
-    home = os.environ.get("CLOSEBELL_HOME")
-    if home:
-        return Path(home)
-    import platformdirs
-    return Path(platformdirs.user_data_dir("closebell", appauthor=False))
 
 
 def database_url(explicit: str | None = None) -> str:

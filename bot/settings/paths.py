@@ -1,0 +1,14 @@
+"""Where the bot keeps its state: $CLOSEBELL_HOME, else the user's data directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def state_dir() -> Path:
+    home = os.environ.get("CLOSEBELL_HOME")
+    if home:
+        return Path(home)
+    import platformdirs
+    return Path(platformdirs.user_data_dir("closebell", appauthor=False))
