@@ -59,6 +59,8 @@ def _check_args(p):
     p.add_argument("--json", action="store_true", help="print JSON only")
     p.add_argument("--all-values", dest="verbose_values", action="store_true",
                    help="show the values of rules that do not fire too")
+    p.add_argument("--send", action="store_true",
+                   help="deliver what fires through the outbox (never twice for the same rule and session)")
 
 
 @command("backtest", "replay the rules over history: every firing, with forward returns",
@@ -80,6 +82,22 @@ def _backtest_args(p):
          "bot.commands.schema:run")
 def _schema_args(p):
     pass
+
+
+@command("outbox", "list pending and failed deliveries; --retry sends them now",
+         "python -m bot outbox\n  python -m bot outbox --retry",
+         "bot.commands.outbox:run")
+def _outbox_args(p):
+    p.add_argument("--retry", action="store_true", help="send pending and failed deliveries now")
+    p.add_argument("--all", action="store_true", help="list sent deliveries too")
+    p.add_argument("--json", action="store_true", help="print JSON only")
+
+
+@command("notify-test", "send a sample alert with a chart through each configured channel",
+         "python -m bot notify-test\n  python -m bot notify-test --channel telegram",
+         "bot.commands.notify_test:run")
+def _notify_test_args(p):
+    p.add_argument("--channel", metavar="NAME", help="only this channel: console, telegram or email")
 
 
 def build_parser() -> argparse.ArgumentParser:

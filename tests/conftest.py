@@ -94,3 +94,59 @@ def store(store_url):
 def series_defs():
     from bot.settings.load import load_series
     return load_series(ROOT / "config" / "series.yaml")
+
+
+@pytest.fixture
+def telegram(monkeypatch):
+    """The Bot API stand-in, with the environment pointing python-telegram-bot at it."""
+    from tests.telegram_stub import TelegramStub
+    stub = TelegramStub().start()
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", stub.token)
+    monkeypatch.setenv("TELEGRAM_CHAT_IDS", "1001,1002")
+    monkeypatch.setenv("TELEGRAM_BASE_URL", stub.url)
+    yield stub
+    stub.stop()
+
+
+class SmtpSink:
+    """What a real aiosmtpd server on 127.0.0.1 received."""
+
+    def __init__(self):
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's API
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+    def messages(self):
+        import email
+        import email.policy
+        return [email.message_from_bytes(e.content, policy=email.policy.default) for e in self.envelopes]
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+smtp_options: dict = {}
+
+
+@pytest.fixture
+def smtp(monkeypatch):
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 without TLS; the environment points email at it."""
+    from aiosmtpd.controller import Controller
+    sink = SmtpSink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port, **smtp_options)
+    controller.start()
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(port))
+    monkeypatch.setenv("SMTP_SECURITY", "none")
+    monkeypatch.setenv("EMAIL_FROM", "bot@closebell.test")
+    monkeypatch.setenv("EMAIL_TO", "me@closebell.test, partner@closebell.test")
+    sink.controller = controller
+    yield sink
+    controller.stop()

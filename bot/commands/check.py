@@ -18,7 +18,7 @@ def resolve_session(prepared, rules, series_defs, day):
     return session, None
 
 
-def report(prepared, rules, session):
+def rule_states(prepared, rules, session):
     """Every rule's state on `session`: the dict behind both the text and the JSON output."""
     ev = prepared.evaluation
     i = ev.frame.index_of(session)
@@ -45,10 +45,13 @@ def run(args) -> int:
     session, note = resolve_session(prepared, rules, series_defs, day)
     if note:
         print(f"note: {note}", file=sys.stderr)
-    states = report(prepared, rules, session)
-    if getattr(args, "send", False):
+    states = rule_states(prepared, rules, session)
+    if args.send:
         from bot.pipeline import send_check
-        send_check(prepared, rules, session, settings, store)
+        report = send_check(prepared, rules, session, settings, store, series_defs)
+        print(f"delivery: {report.line()}", file=sys.stderr)
+        for failure in report.failed:
+            print(f"failed: {failure}", file=sys.stderr)
     if args.json:
         print(json.dumps({"session": f"{session:%Y-%m-%d}", "note": note, "rules": states}, indent=2))
         return 0

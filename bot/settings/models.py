@@ -98,6 +98,7 @@ class Notify(Strict):
     admin: Literal["console", "telegram", "email"] | None = Field(
         None, description="Where the bot reports its own trouble (late data, failed deliveries, bad rules)")
     max_attempts: int = Field(6, ge=1, le=50, description="Delivery attempts before an alert is marked failed")
+    retry_base_seconds: float = Field(60.0, ge=0, description="Wait before the first retry; doubles each time")
     charts: bool = Field(True, description="Attach a chart to each alert")
     telegram_pace_seconds: float = Field(1.0, ge=0, description="Pause between messages to one chat")
 

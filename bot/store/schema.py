@@ -56,6 +56,7 @@ outbox = sa.Table(
     sa.Column("channel", sa.String(16), nullable=False),
     sa.Column("severity", sa.String(16), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),  # the Alert as JSON
+    sa.Column("chart", sa.LargeBinary, nullable=True),  # PNG, rendered once at enqueue time
     sa.Column("status", sa.String(16), nullable=False, index=True),  # pending | sending | sent | failed
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from bot.errors import StoreError
 from bot.settings.paths import state_dir
 from bot.store import schema
-from bot.store.schema import fetches, meta, observations
+from bot.store.schema import fetches, meta, mutes, observations, outbox, runs
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,112 @@ def open_store(url: str | None = None) -> "Store":
     return Store(database_url(url))
 
 
-class Store:
+class OutboxStore:
+    """Outbox SQL, mixed into Store. Rows move pending -> sending -> sent | pending (retry) | failed."""
+
+    def outbox_add(self, rows: list[dict], now: datetime) -> int:
+        """Insert alerts not already queued for (rule, session, channel); return how many were new."""
+        if not rows:
+            return 0
+        stmt = (self._insert(outbox).on_conflict_do_nothing(index_elements=["rule_id", "session", "channel"])
+                .returning(outbox.c.id))
+        full = [dict(r, status="pending", attempts=0, next_attempt_at=now, last_error="", created_at=now)
+                for r in rows]
+        with self.engine.begin() as conn:
+            return sum(len(conn.execute(stmt, row).all()) for row in full)
+
+    def outbox_due(self, now: datetime, limit: int = 1000) -> list:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(outbox).where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+                                .order_by(outbox.c.session, outbox.c.id).limit(limit)).all()
+
+    def outbox_claim(self, row_id: int) -> bool:
+        """Mark a row as being sent; False if another process took it first."""
+        with self.engine.begin() as conn:
+            return conn.execute(outbox.update().where(outbox.c.id == row_id, outbox.c.status == "pending")
+                                .values(status="sending")).rowcount == 1
+
+    def outbox_sent(self, row_id: int, now: datetime):
+        with self.engine.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.id == row_id)
+                         .values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1, last_error=""))
+
+    def outbox_retry(self, row_id: int, error: str, next_at: datetime, failed: bool):
+        with self.engine.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.id == row_id)
+                         .values(status="failed" if failed else "pending", last_error=error[:2000],
+                                 next_attempt_at=next_at, attempts=outbox.c.attempts + 1))
+
+    def outbox_recover(self) -> int:
+        """After a crash, rows caught mid-send go back to pending (sent again: at least once)."""
+        with self.engine.begin() as conn:
+            return conn.execute(outbox.update().where(outbox.c.status == "sending")
+                                .values(status="pending")).rowcount
+
+    def outbox_requeue_failed(self, now: datetime) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(outbox.update().where(outbox.c.status == "failed")
+                                .values(status="pending", next_attempt_at=now, attempts=0)).rowcount
+
+    def outbox_rows(self, statuses=None, limit: int = 1000) -> list:
+        query = sa.select(outbox.c.id, outbox.c.rule_id, outbox.c.session, outbox.c.channel, outbox.c.severity,
+                          outbox.c.status, outbox.c.attempts, outbox.c.next_attempt_at, outbox.c.last_error,
+                          outbox.c.created_at, outbox.c.sent_at, outbox.c.payload)
+        if statuses:
+            query = query.where(outbox.c.status.in_(list(statuses)))
+        with self.engine.connect() as conn:
+            return conn.execute(query.order_by(outbox.c.id.desc()).limit(limit)).all()
+
+    def outbox_counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status)).all())
+
+    # -- mutes ----------------------------------------------------------------------------
+
+    def mute(self, rule_id: str, until: datetime):
+        stmt = self._insert(mutes)
+        stmt = stmt.on_conflict_do_update(index_elements=["rule_id"], set_={"until": stmt.excluded.until})
+        with self.engine.begin() as conn:
+            conn.execute(stmt, [{"rule_id": rule_id, "until": until}])
+
+    def unmute(self, rule_id: str) -> bool:
+        with self.engine.begin() as conn:
+            return conn.execute(mutes.delete().where(mutes.c.rule_id == rule_id)).rowcount > 0
+
+    def mutes(self, now: datetime) -> dict[str, datetime]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(mutes.c.rule_id, mutes.c.until).where(mutes.c.until > now)).all()
+        return {rid: _aware(until) for rid, until in rows}
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def run_started(self, session: date, now: datetime, late: bool):
+        stmt = self._insert(runs).on_conflict_do_update(
+            index_elements=["session"], set_={"status": "running", "started_at": now})
+        with self.engine.begin() as conn:
+            conn.execute(stmt, [{"session": session, "status": "running", "started_at": now, "late": late,
+                                 "detail": ""}])
+
+    def run_finished(self, session: date, now: datetime, detail: str):
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.session == session)
+                         .values(status="done", finished_at=now, detail=detail[:4000]))
+
+    def last_done_session(self) -> date | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(runs.c.session)).where(runs.c.status == "done")).scalar()
+
+    def runs_list(self, limit: int = 10) -> list:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(runs).order_by(runs.c.session.desc()).limit(limit)).all()
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite returns naive datetimes for timezone-aware columns: they were stored as UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class Store(OutboxStore):
     def __init__(self, url: str):
         self.url = url
         kwargs = {"future": True}

@@ -1,0 +1,37 @@
+"""Which channels an alert goes to: the rule's `notify:`, else by severity, else the default.
+
+A channel that is asked for but not configured (no token in the environment)
+falls back to the console with a warning, so an alert is never silently lost.
+Telegram expands to one outbox row per chat, so a failure for one chat never
+causes a second message to another.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.notify import configured, notifier_module
+
+log = logging.getLogger(__name__)
+
+
+def channels_for(notify, severity: str, settings) -> list[str]:
+    if notify is not None:
+        return list(notify)
+    return list(settings.notify.by_severity.get(severity) or settings.notify.default)
+
+
+def destinations(channels: list[str]) -> list[str]:
+    """Outbox channel keys: 'console', 'email', 'telegram:<chat id>' for each chat."""
+    out: list[str] = []
+    for channel in channels:
+        if not configured(channel):
+            needs = ", ".join(notifier_module(channel).REQUIRED_ENV)
+            log.warning("channel %s is not configured (set %s); sending to the console instead", channel, needs)
+            channel = "console"
+        recipients = notifier_module(channel).Notifier(None).recipients()
+        for recipient in recipients:
+            key = f"{channel}:{recipient}" if recipient else channel
+            if key not in out:
+                out.append(key)
+    return out

@@ -1,0 +1,209 @@
+"""Notifiers against real servers on 127.0.0.1: aiosmtpd for email, the Bot API stand-in for Telegram."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from datetime import date
+
+import pytest
+
+from bot.notify import email as email_notifier
+from bot.notify import telegram as telegram_notifier
+from bot.notify.alert import Alert
+from bot.notify.base import split_text
+from bot.settings.models import Settings
+
+SETTINGS = Settings(notify={"telegram_pace_seconds": 0, "retry_base_seconds": 0})
+PNG = b"\x89PNG\r\n\x1a\n" + b"chart" * 100
+
+
+def alert(rule="small-cap-trap", severity="warning", title="Small caps <rally> & yields", text="IWM +4.1% & <b>"):
+    return Alert(rule_id=rule, session=date(2024, 7, 11), severity=severity, title=title, text=text,
+                 values={"pct_change(IWM, 5)": 4.1})
+
+
+def send(notifier, recipient, alerts, charts=None):
+    results = {}
+    notifier.send(recipient, alerts, charts or {}, lambda i, d: results.__setitem__(i, d))
+    return [results[i] for i in range(len(alerts))]
+
+
+# -- email ----------------------------------------------------------------------------------
+
+def test_email_sends_one_summary_with_text_html_and_inline_chart(smtp):
+    alerts = [alert(), alert("soft-cpi-rotation", "critical", "Soft CPI print")]
+    results = send(email_notifier.Notifier(SETTINGS), "", alerts, {1: PNG})
+    assert all(r.ok for r in results)
+    [envelope] = smtp.envelopes
+    assert envelope.rcpt_tos == ["me@closebell.test", "partner@closebell.test"]
+    [message] = smtp.messages()
+    assert message["Subject"] == "Closebell: 2 alerts for 2024-07-11, critical: Soft CPI print"
+    assert message["From"] == "bot@closebell.test"
+    plain = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert plain.index("Soft CPI print") < plain.index("Small caps <rally> & yields")
+    assert "Small caps &lt;rally&gt; &amp; yields" in html and "<b>" not in html.replace("<body", "")
+    images = [p for p in message.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 1 and images[0].get_content() == PNG
+    cid = images[0]["Content-ID"].strip("<>")
+    assert f"cid:{cid}" in html
+
+
+def test_email_logs_in_only_when_a_user_is_given_and_reports_auth_refused(monkeypatch):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+    from tests.conftest import SmtpSink, free_port
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = auth_data.password == b"right"
+        return AuthResult(success=ok, handled=False)
+
+    sink, port = SmtpSink(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port, authenticator=authenticator,
+                            auth_require_tls=False)
+    controller.start()
+    try:
+        for name, value in {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_SECURITY": "none",
+                            "EMAIL_TO": "me@closebell.test", "SMTP_USER": "bot", "SMTP_PASSWORD": "wrong"}.items():
+            monkeypatch.setenv(name, value)
+        [refused] = send(email_notifier.Notifier(SETTINGS), "", [alert()])
+        assert not refused.ok and refused.permanent and "auth refused" in refused.error
+        assert "wrong" not in refused.error
+        monkeypatch.setenv("SMTP_PASSWORD", "right")
+        [accepted] = send(email_notifier.Notifier(SETTINGS), "", [alert()])
+        assert accepted.ok and len(sink.envelopes) == 1
+    finally:
+        controller.stop()
+
+
+def test_email_reports_a_server_that_drops_the_connection_mid_send(monkeypatch):
+    """A server that greets, accepts the envelope, then hangs up on DATA."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve():
+        conn, _ = listener.accept()
+        conn.sendall(b"220 drop.test ESMTP\r\n")
+        reader = conn.makefile("rb")
+        for line in reader:
+            verb = line.split(b" ")[0].strip().upper()
+            if verb in (b"EHLO", b"HELO"):
+                conn.sendall(b"250 drop.test\r\n")
+            elif verb in (b"MAIL", b"RCPT"):
+                conn.sendall(b"250 OK\r\n")
+            elif verb == b"DATA":
+                conn.close()
+                return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(listener.getsockname()[1]))
+    monkeypatch.setenv("SMTP_SECURITY", "none")
+    monkeypatch.setenv("EMAIL_TO", "me@closebell.test")
+    [result] = send(email_notifier.Notifier(SETTINGS), "", [alert()])
+    listener.close()
+    assert not result.ok and not result.permanent
+    assert "closed the connection" in result.error
+
+
+def test_email_to_a_dead_server_is_a_transient_failure(monkeypatch):
+    from tests.conftest import free_port
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(free_port()))
+    monkeypatch.setenv("EMAIL_TO", "me@closebell.test")
+    [result] = send(email_notifier.Notifier(SETTINGS), "", [alert()])
+    assert not result.ok and not result.permanent and "connection refused" in result.error
+
+
+@pytest.mark.parametrize("port,setting,expected", [(465, "", "ssl"), (587, "", "starttls"), (2525, "", "auto"),
+                                                   (465, "none", "none")])
+def test_email_security_defaults_follow_the_port(monkeypatch, port, setting, expected):
+    monkeypatch.setenv("SMTP_SECURITY", setting)
+    assert email_notifier.security(port) == expected
+
+
+# -- telegram -------------------------------------------------------------------------------
+
+def test_telegram_sends_escaped_html_to_each_chat(telegram):
+    [result] = send(telegram_notifier.Notifier(SETTINGS), "1001", [alert()])
+    assert result.ok
+    [call] = telegram.sent("sendMessage")
+    assert call.token == telegram.token and call.fields["chat_id"] == "1001"
+    assert call.fields["parse_mode"] == "HTML"
+    assert "<b>Small caps &lt;rally&gt; &amp; yields</b>" in call.fields["text"]
+    assert "IWM +4.1% &amp; &lt;b&gt;" in call.fields["text"]
+
+
+def test_telegram_sends_a_chart_as_photo_with_the_text_as_caption(telegram):
+    [result] = send(telegram_notifier.Notifier(SETTINGS), "1001", [alert()], {0: PNG})
+    assert result.ok
+    [call] = telegram.sent("sendPhoto")
+    assert call.files["photo"] == PNG
+    assert "Small caps &lt;rally&gt;" in call.fields["caption"]
+    assert not telegram.sent("sendMessage")
+
+
+def test_telegram_sends_photo_then_text_when_the_text_is_too_long_for_a_caption(telegram):
+    long = alert(text="word " * 400)
+    [result] = send(telegram_notifier.Notifier(SETTINGS), "1001", [long], {0: PNG})
+    assert result.ok
+    assert [c.method for c in telegram.messages()] == ["sendPhoto", "sendMessage"]
+    assert "caption" not in telegram.sent("sendPhoto")[0].fields
+
+
+def test_telegram_splits_a_message_longer_than_telegram_allows(telegram):
+    huge = alert(text="\n".join(f"line {i} " + "x" * 80 for i in range(120)))
+    [result] = send(telegram_notifier.Notifier(SETTINGS), "1001", [huge])
+    assert result.ok
+    texts = [c.fields["text"] for c in telegram.sent("sendMessage")]
+    assert len(texts) == 3 and all(len(t) <= 4096 for t in texts)
+    assert "line 119" in texts[-1]
+
+
+def test_telegram_honours_retry_after_then_delivers(telegram):
+    telegram.fail("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    [result] = send(telegram_notifier.Notifier(SETTINGS), "1001", [alert()])
+    assert result.ok
+    first, second = telegram.sent("sendMessage")
+    assert second.at - first.at >= 0.9
+
+
+def test_telegram_leaves_a_long_retry_after_to_the_outbox(telegram):
+    telegram.fail("sendMessage", 429, "Too Many Requests: retry after 120", retry_after=120)
+    [result] = send(telegram_notifier.Notifier(SETTINGS), "1001", [alert()])
+    assert not result.ok and result.retry_after == 120
+
+
+def test_telegram_resends_as_plain_text_when_html_is_refused(telegram):
+    telegram.fail("sendMessage", 400, "Bad Request: can't parse entities: unsupported start tag")
+    [result] = send(telegram_notifier.Notifier(SETTINGS), "1001", [alert()])
+    assert result.ok
+    first, second = telegram.sent("sendMessage")
+    assert "parse_mode" not in second.fields and "Small caps <rally> & yields" in second.fields["text"]
+
+
+def test_telegram_server_error_is_transient(telegram):
+    telegram.fail("sendMessage", 502, "Bad Gateway")
+    [result] = send(telegram_notifier.Notifier(SETTINGS), "1001", [alert()])
+    assert not result.ok and not result.permanent
+
+
+def test_telegram_unknown_chat_is_permanent_with_a_hint(telegram):
+    telegram.known_chats = {"1001"}
+    [result] = send(telegram_notifier.Notifier(SETTINGS), "999", [alert()])
+    assert not result.ok and result.permanent and "TELEGRAM_CHAT_IDS" in result.error
+
+
+def test_telegram_bad_token_is_permanent_and_never_shows_the_token(telegram, monkeypatch):
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "999999:WRONGWRONGWRONG")
+    [result] = send(telegram_notifier.Notifier(SETTINGS), "1001", [alert()])
+    assert not result.ok and result.permanent and "bad token" in result.error
+    assert "WRONGWRONG" not in result.error
+
+
+def test_split_text_keeps_lines_whole_when_it_can():
+    pieces = split_text("aaa\nbbb\nccc", 8)
+    assert pieces == ["aaa\nbbb", "ccc"]

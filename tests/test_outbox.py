@@ -1,0 +1,200 @@
+"""The outbox: stored before sending, delivered once, retried with backoff, never silently dropped."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date, timedelta
+
+import pytest
+
+from bot.notify.alert import Alert
+from bot.notify.base import Delivery
+from bot.notify.outbox import backoff, deliver, enqueue, now_utc
+from bot.settings.models import Settings
+from tests.conftest import ROOT, subprocess_env
+
+
+def settings(**notify):
+    base = {"telegram_pace_seconds": 0, "retry_base_seconds": 60, "max_attempts": 3}
+    return Settings(notify={**base, **notify})
+
+
+def alert(rule="r1", day=date(2024, 7, 11), severity="warning"):
+    return Alert(rule_id=rule, session=day, severity=severity, title=f"title {rule}", text=f"text {rule}")
+
+
+class Recorder:
+    """A notifier double for outbox logic: records what it was asked to send, answers as scripted."""
+
+    def __init__(self, answers=None):
+        self.sent = []
+        self.answers = list(answers or [])
+
+    def recipients(self):
+        return [""]
+
+    def send(self, recipient, alerts, charts, report):
+        for i, a in enumerate(alerts):
+            answer = self.answers.pop(0) if self.answers else Delivery(True)
+            if answer.ok:
+                self.sent.append((recipient, a.rule_id, a.session))
+            report(i, answer)
+
+
+def test_the_same_alert_is_queued_once_however_often_the_session_is_evaluated(store):
+    s = settings(default=["console"])
+    assert enqueue(store, [(alert(), None)], s) == 1
+    assert enqueue(store, [(alert(), None)], s) == 0
+    assert enqueue(store, [(alert(), ["console"])], s) == 0
+
+
+def test_a_delivered_alert_is_never_delivered_again(store):
+    s = settings(default=["console"])
+    enqueue(store, [(alert(), None)], s)
+    console = Recorder()
+    assert deliver(store, s, notifiers={"console": console}).sent == 1
+    enqueue(store, [(alert(), None)], s)  # a retry, a catch-up, a manual check --send
+    assert deliver(store, s, notifiers={"console": console}).sent == 0
+    assert len(console.sent) == 1
+
+
+def test_a_failed_send_is_retried_with_exponential_backoff_then_marked_failed(store):
+    s = settings(default=["console"], max_attempts=3)
+    enqueue(store, [(alert(), None)], s)
+    flaky = Recorder([Delivery(False, "boom")] * 3)
+    t0 = now_utc()
+    assert deliver(store, s, now=t0, notifiers={"console": flaky}).retrying == 1
+    assert deliver(store, s, now=t0 + timedelta(seconds=30), notifiers={"console": flaky}).sent == 0  # not due
+    assert deliver(store, s, now=t0 + timedelta(seconds=61), notifiers={"console": flaky}).retrying == 1
+    report = deliver(store, s, now=t0 + timedelta(seconds=61 + 121), notifiers={"console": flaky})
+    assert len(report.failed) == 1
+    [row] = store.outbox_rows(["failed"])
+    assert row.attempts == 3 and row.last_error == "boom"
+
+
+def test_backoff_doubles_and_is_capped():
+    assert [backoff(n, 60).total_seconds() for n in (1, 2, 3)] == [60, 120, 240]
+    assert backoff(30, 60) == timedelta(hours=2)
+
+
+def test_a_permanent_failure_stops_retrying_and_tells_the_admin(store, telegram):
+    s = settings(default=["console"], admin="telegram")
+    enqueue(store, [(alert(), None)], s)
+    refused = Recorder([Delivery(False, "auth refused", permanent=True)])
+    report = deliver(store, s, notifiers={"console": refused})
+    assert len(report.failed) == 1
+    notices = [r for r in store.outbox_rows(["pending"]) if r.rule_id.startswith("notice:")]
+    assert {r.channel for r in notices} == {"telegram:1001", "telegram:1002"}
+    deliver(store, s)
+    texts = [c.fields["text"] for c in telegram.sent("sendMessage")]
+    assert len(texts) == 2 and "could not deliver r1" in texts[0]
+
+
+def test_one_failing_channel_never_blocks_another(store, telegram, smtp):
+    s = settings(default=["telegram", "email"])
+    telegram.fail("getMe", 500, "Internal Server Error")
+    telegram.fail("getMe", 500, "Internal Server Error")
+    enqueue(store, [(alert(), None)], s)
+    report = deliver(store, s)
+    assert report.sent == 1 and report.retrying == 2  # email delivered; both telegram chats to retry
+    assert len(smtp.envelopes) == 1
+
+
+def test_an_unconfigured_channel_falls_back_to_the_console(store):
+    s = settings(default=["telegram"])
+    enqueue(store, [(alert(), None)], s)
+    assert [r.channel for r in store.outbox_rows(["pending"])] == ["console"]
+
+
+def test_severity_routing_picks_channels_when_a_rule_names_none(store, telegram, smtp):
+    s = settings(by_severity={"critical": ["telegram", "email"], "info": ["email"]}, default=["console"])
+    enqueue(store, [(alert("a", severity="critical"), None), (alert("b", severity="info"), None),
+                    (alert("c", severity="warning"), None), (alert("d", severity="info"), ["console"])], s)
+    channels = {(r.rule_id, r.channel) for r in store.outbox_rows(["pending"])}
+    assert channels == {("a", "telegram:1001"), ("a", "telegram:1002"), ("a", "email"), ("b", "email"),
+                        ("c", "console"), ("d", "console")}
+
+
+def test_email_gets_one_summary_per_delivery_run(store, smtp):
+    s = settings(default=["email"])
+    enqueue(store, [(alert("a"), None), (alert("b", severity="critical"), None)], s)
+    assert deliver(store, s).sent == 2
+    [message] = smtp.messages()
+    assert message["Subject"].startswith("Closebell: 2 alerts for 2024-07-11, critical")
+
+
+def cli_env(store_url, tmp_path, **extra):
+    """Environment for a `python -m bot` child that opens the same store as `store_url`."""
+    if store_url.startswith("postgresql"):
+        return subprocess_env(DATABASE_URL=store_url, CLOSEBELL_HOME=tmp_path / "home", **extra)
+    return subprocess_env(CLOSEBELL_HOME=tmp_path / "home", **extra)
+
+
+def cli_store(store_url, tmp_path):
+    from bot.store import Store
+    if store_url.startswith("postgresql"):
+        return Store(store_url)
+    (tmp_path / "home").mkdir(exist_ok=True)
+    return Store(f"sqlite:///{tmp_path / 'home' / 'closebell.db'}")
+
+
+def test_outbox_command_lists_failed_and_retry_sends_them(store_url, tmp_path):
+    store = cli_store(store_url, tmp_path)
+    s = settings(default=["console"], max_attempts=1)
+    enqueue(store, [(alert("stuck"), None)], s)
+    deliver(store, s, notifiers={"console": Recorder([Delivery(False, "SMTP 451", permanent=False)])})
+    env = cli_env(store_url, tmp_path)
+    listing = subprocess.run([sys.executable, "-m", "bot", "outbox"], capture_output=True, text=True, env=env,
+                             cwd=ROOT, timeout=60)
+    assert "failed" in listing.stdout and "stuck" in listing.stdout and "SMTP 451" in listing.stdout
+    retry = subprocess.run([sys.executable, "-m", "bot", "outbox", "--retry"], capture_output=True, text=True,
+                           env=env, cwd=ROOT, timeout=60)
+    assert retry.returncode == 0, retry.stderr
+    assert "2024-07-11 stuck [warning]" in retry.stdout and "1 sent" in retry.stdout
+
+
+QUEUE_AND_SEND = """
+import sys
+from datetime import date
+from bot.notify.alert import Alert
+from bot.notify.outbox import deliver, enqueue
+from bot.settings.load import load_settings
+from bot.store import open_store
+store = open_store()
+settings = load_settings()
+if sys.argv[1] == "queue":
+    alerts = [Alert(rule_id=f"rule-{i:02d}", session=date(2024, 7, 11), severity="warning", title=f"t{i}",
+                    text=f"alert {i}") for i in range(12)]
+    enqueue(store, [(a, ["telegram"]) for a in alerts], settings)
+store.outbox_recover()
+print(deliver(store, settings).line(), flush=True)
+"""
+
+
+def test_a_kill_mid_batch_then_restart_delivers_every_alert_exactly_once(telegram, tmp_path, store_url):
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "series.yaml").write_text((ROOT / "config" / "series.yaml").read_text())
+    (config / "settings.yaml").write_text("notify:\n  telegram_pace_seconds: 0.25\n")
+    script = tmp_path / "send.py"
+    script.write_text(textwrap.dedent(QUEUE_AND_SEND))
+    env = cli_env(store_url, tmp_path, CLOSEBELL_CONFIG=config, TELEGRAM_CHAT_IDS="1001")
+    first = subprocess.Popen([sys.executable, str(script), "queue"], env=env, cwd=ROOT, stdout=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while len(telegram.messages()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)  # inside the pause between two messages
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    assert first.returncode == -signal.SIGKILL
+    delivered_before = len(telegram.messages())
+    assert 4 <= delivered_before < 12
+    second = subprocess.run([sys.executable, str(script), "resume"], env=env, cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    texts = sorted(c.fields["text"].split("\n")[-1] for c in telegram.messages())
+    assert texts == sorted(f"alert {i}" for i in range(12))
