@@ -100,6 +100,35 @@ def _notify_test_args(p):
     p.add_argument("--channel", metavar="NAME", help="only this channel: console, telegram or email")
 
 
+@command("run", "run the bot: a job after every NYSE close, catch-up, live rules, Telegram commands",
+         "python -m bot run\n  python -m bot run --once     # catch up on missed sessions, then exit",
+         "bot.commands.run:run")
+def _run_args(p):
+    _rules(p)
+    _data_dir(p)
+    p.add_argument("--once", action="store_true", help="catch up on missed sessions (at most catch_up_sessions), "
+                                                       "then exit instead of waiting for the next close")
+    p.add_argument("--no-commands", action="store_true", help="do not answer Telegram commands")
+
+
+@command("replay", "run the whole bot over history on a simulated clock: which alerts, which evening",
+         "python -m bot replay --data-dir ../shared/data --from 2024-01-01 --to 2024-12-31",
+         "bot.commands.replay_cmd:run")
+def _replay_args(p):
+    p.add_argument("--from", dest="from_", metavar="D", required=True, help="first session")
+    p.add_argument("--to", metavar="D", required=True, help="last session")
+    p.add_argument("--data-dir", metavar="DIR", required=True, help="history to replay: DIR/NAME.csv per series")
+    _rules(p)
+    p.add_argument("--fresh", action="store_true", help="forget a previous replay instead of resuming it")
+
+
+@command("status", "last run, next run, data freshness per series, pending and failed deliveries",
+         "python -m bot status",
+         "bot.commands.status:run")
+def _status_args(p):
+    _rules(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from bot import __version__
     parser = argparse.ArgumentParser(

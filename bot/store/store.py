@@ -162,6 +162,7 @@ class Store(OutboxStore):
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise StoreError(f"cannot use database URL: {exc}") from None
         self.dialect = self.engine.dialect.name
+        self._cache: dict[str, tuple] = {}  # series -> (signature, all its rows); see read_observations
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
@@ -264,15 +265,52 @@ class Store(OutboxStore):
                     set_={"value": stmt.excluded.value, "release_date": stmt.excluded.release_date,
                           "source": stmt.excluded.source, "fetched_at": stmt.excluded.fetched_at})
                 conn.execute(stmt, rows)
+                self._cache_merge(conn, series, rows)
         return len(rows)
+
+    def _cache_merge(self, conn, series: str, rows: list[dict]):
+        """Write-through: fold rows just written into the cached series, with its new signature."""
+        cached = self._cache.pop(series, None)
+        if cached is None:
+            return
+        count, newest = conn.execute(sa.select(sa.func.count(), sa.func.max(observations.c.fetched_at))
+                                     .where(observations.c.series == series)).one()
+        added = pd.DataFrame({"value": [r["value"] for r in rows],
+                              "release_date": pd.to_datetime(pd.Series([r["release_date"] for r in rows],
+                                                                       dtype=object)).to_numpy(),
+                              "source": [r["source"] for r in rows]},
+                             index=pd.DatetimeIndex(pd.to_datetime([r["date"] for r in rows]), name="date"))
+        merged = pd.concat([cached[1], added])
+        merged = merged[~merged.index.duplicated(keep="last")].sort_index()
+        self._cache[series] = ((count, str(newest)), merged)
 
     def read_observations(self, series: list[str] | None = None, known_by: date | None = None) \
             -> dict[str, pd.DataFrame]:
-        """Stored rows per series, as sources return them (index date; value, release_date).
+        """Stored rows per series, as sources return them (index date; value, release_date, source).
 
         `known_by` keeps only what was public on that day: a daily value from its
         date, a monthly value from its release date (point in time).
+
+        The daemon and replay read the same history after every session, so
+        whole series are kept in memory, checked against a cheap signature (row
+        count and newest fetch time) so another process's writes are never missed.
         """
+        with self.engine.connect() as conn:
+            query = sa.select(observations.c.series, sa.func.count(), sa.func.max(observations.c.fetched_at))
+            if series is not None:
+                query = query.where(observations.c.series.in_(list(series)))
+            signatures = {name: (count, str(newest)) for name, count, newest in
+                          conn.execute(query.group_by(observations.c.series))}
+        stale = [name for name, sig in signatures.items() if self._cache.get(name, (None,))[0] != sig]
+        if stale:
+            fresh = self._read_sql(stale)
+            for name in stale:
+                if name in fresh:
+                    self._cache[name] = (signatures[name], fresh[name])
+        from bot.data.load import known_by as public_by
+        return {name: public_by(self._cache[name][1], known_by) for name in signatures if name in self._cache}
+
+    def _read_sql(self, series: list[str] | None = None, known_by: date | None = None) -> dict[str, pd.DataFrame]:
         query = sa.select(observations.c.series, observations.c.date, observations.c.value,
                           observations.c.release_date, observations.c.source)
         if series is not None:
@@ -281,15 +319,18 @@ class Store(OutboxStore):
             query = query.where(sa.func.coalesce(observations.c.release_date, observations.c.date) <= known_by)
         query = query.order_by(observations.c.series, observations.c.date)
         with self.engine.connect() as conn:
-            table = pd.DataFrame(conn.execute(query).all(),
-                                 columns=["series", "date", "value", "release_date", "source"])
+            rows = [tuple(r) for r in conn.execute(query)]
         out = {}
-        for name, group in table.groupby("series", sort=False):
-            frame = pd.DataFrame({"value": group["value"].astype(float).to_numpy(),
-                                  "release_date": pd.to_datetime(group["release_date"]).to_numpy(),
-                                  "source": group["source"].to_numpy()},
-                                 index=pd.DatetimeIndex(pd.to_datetime(group["date"]), name="date"))
-            out[name] = frame
+        if not rows:
+            return out
+        names, dates, values, releases, sources = (list(c) for c in zip(*rows))
+        starts = [0] + [i for i in range(1, len(names)) if names[i] != names[i - 1]] + [len(names)]
+        for lo, hi in zip(starts, starts[1:]):
+            out[names[lo]] = pd.DataFrame(
+                {"value": pd.array(values[lo:hi], dtype="float64").to_numpy(),
+                 "release_date": pd.to_datetime(pd.Series(releases[lo:hi], dtype=object)).to_numpy(),
+                 "source": sources[lo:hi]},
+                index=pd.DatetimeIndex(pd.to_datetime(dates[lo:hi]), name="date"))
         return out
 
     def count_observations(self) -> dict[str, int]:

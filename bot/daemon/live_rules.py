@@ -1,0 +1,84 @@
+"""Rules and settings re-read at each job and when the files change; the last good ones kept.
+
+An invalid edit never stops the bot: it keeps evaluating the last rules that
+validated, and reports the problems (file:line) to the admin channel once per
+distinct mistake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Loaded:
+    series: dict
+    settings: object
+    rules: list
+
+
+class LiveConfig:
+    def __init__(self, rules_path: str | Path, config_dir: str | Path, on_problem=None):
+        self.rules_path = Path(rules_path)
+        self.config_dir = Path(config_dir)
+        self.on_problem = on_problem  # called with (key, text) for each new invalid edit
+        self.current: Loaded | None = None
+        self._stamp = None
+        self.last_error: str | None = None
+
+    def files(self) -> list[Path]:
+        return [self.config_dir / "series.yaml", self.config_dir / "settings.yaml", self.rules_path]
+
+    def stamp(self):
+        out = []
+        for path in self.files():
+            try:
+                stat = path.stat()
+                out.append((str(path), stat.st_mtime_ns, stat.st_size))
+            except FileNotFoundError:
+                out.append((str(path), None, None))
+        return tuple(out)
+
+    def get(self) -> Loaded:
+        """The current good configuration, reloading first if a file changed."""
+        self.reload()
+        if self.current is None:
+            raise ConfigError(self.last_error or "no valid configuration")
+        return self.current
+
+    def reload(self) -> bool:
+        """Re-read the files if they changed. Returns True when new rules took effect."""
+        stamp = self.stamp()
+        if stamp == self._stamp and self.current is not None:
+            return False
+        self._stamp = stamp
+        from bot.engine.rules import load_rules
+        from bot.settings.load import load_series, load_settings
+        try:
+            series = load_series(self.config_dir / "series.yaml")
+            settings = load_settings(self.config_dir / "settings.yaml")
+            rules = load_rules(self.rules_path, series)
+        except ConfigError as exc:
+            text = str(exc)
+            self.last_error = text
+            if self.current is None:
+                raise
+            log.error("configuration invalid; keeping the last good rules:\n%s", text)
+            if self.on_problem:
+                key = hashlib.sha256(text.encode()).hexdigest()[:16]
+                self.on_problem(f"config:{key}", "Your edit to the Closebell configuration is invalid; the bot "
+                                                 f"keeps running the last good rules.\n{text}")
+            return False
+        changed = self.current is not None
+        self.current = Loaded(series, settings, rules)
+        self.last_error = None
+        if changed:
+            log.info("configuration reloaded: %d rule(s)", len(rules))
+        return True
