@@ -206,8 +206,10 @@ class _Checker:
                 if not isinstance(arg, E.Name) or arg.name not in self.catalog.monthly:
                     ok = False
                     monthly = ", ".join(sorted(self.catalog.monthly)) or "none declared"
-                    self.fail(arg, f"{node.func}() takes a monthly series (monthly: {monthly}), "
-                                   f"got '{self.snippet(arg)}'")
+                    unknown = isinstance(arg, E.Name) and arg.name not in self.catalog.series
+                    what = (f"unknown series '{arg.name}'{did_you_mean(arg.name, self.catalog.monthly)}"
+                            if unknown else f"got '{self.snippet(arg)}'")
+                    self.fail(arg, f"{node.func}() takes a monthly series (monthly: {monthly}); {what}")
             elif param == RULE:
                 if not isinstance(arg, E.RuleRef) or arg.rule_id not in self.rule_ids:
                     ok = False

@@ -25,6 +25,7 @@ class Notifier:
     def send(self, recipient: str, alerts, charts, report) -> None:
         for i, alert in enumerate(alerts):
             late = " (late)" if alert.late else ""
-            print(f"{alert.session:%Y-%m-%d} {alert.rule_id} [{alert.severity}]{late} {alert.title}: {alert.text}",
+            text = alert.text.replace("\n", "\n    ")  # continuation lines indented under the alert
+            print(f"{alert.session:%Y-%m-%d} {alert.rule_id} [{alert.severity}]{late} {alert.title}: {text}",
                   file=self.stream, flush=True)
             report(i, Delivery(ok=True))

@@ -1,0 +1,215 @@
+"""The bot itself: readiness, catch-up, one active instance, live rules, replay."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import pandas as pd
+import pytest
+
+from bot.daemon.live_rules import LiveConfig
+from bot.daemon.lock import InstanceLock
+from bot.daemon.replay import Arrivals
+from bot.daemon.runner import Daemon
+from bot.data.calendar import ET
+from bot.errors import StoreError
+from bot.notify.console import Notifier as Console
+from bot.pipeline import Runtime
+from bot.store import Store
+from tests.conftest import ROOT, subprocess_env
+
+
+@pytest.fixture
+def config_dir(tmp_path):
+    path = tmp_path / "config"
+    path.mkdir()
+    for name in ("series.yaml", "rules.yaml"):
+        shutil.copy(ROOT / "config" / name, path / name)
+    (path / "settings.yaml").write_text("notify:\n  admin: console\n  charts: false\n")
+    return path
+
+
+class Harness:
+    """A daemon on a chosen clock, its data arriving from the shipped history, its console captured."""
+
+    def __init__(self, store, config_dir, data_dir, now, fetch=None):
+        self.out = io.StringIO()
+        self.config = LiveConfig(config_dir / "rules.yaml", config_dir)
+        self.store = store
+        from bot.notify.outbox import admin_notice
+        self.config.on_problem = lambda key, text: admin_notice(store, self.config.current.settings, key, text)
+        self.runtime = Runtime(store, self.config, fetch or Arrivals(str(data_dir)),
+                               notifiers={"console": Console(stream=self.out)})
+        self.clock = [now]
+        self.daemon = Daemon(self.runtime, InstanceLock(store), now=lambda: self.clock[0])
+
+    def lines(self):
+        return [line for line in self.out.getvalue().splitlines() if line]
+
+
+def mark_done(store, day):
+    store.run_started(pd.Timestamp(day).date(), datetime.now(ET), False)
+    store.run_finished(pd.Timestamp(day).date(), datetime.now(ET), "done")
+
+
+def test_catch_up_after_a_three_day_outage_delivers_each_missed_alert_once_marked_late(store, config_dir,
+                                                                                       data_dir):
+    harness = Harness(store, config_dir, data_dir, datetime(2024, 7, 12, 21, 0, tzinfo=ET))
+    Arrivals(str(data_dir)).preload(store, harness.config.get(), ["IWM", "SPY", "QQQ", "RSP", "DGS10", "DGS2",
+                                                                 "CPIAUCSL"], pd.Timestamp("2024-07-10").date())
+    mark_done(store, "2024-07-09")  # the bot was down from the evening of 07-10
+    harness.daemon.catch_up()
+    assert [f"{r.session}" for r in store.runs_list(10) if r.status == "done"][:3] == \
+        ["2024-07-12", "2024-07-11", "2024-07-10"]
+    assert harness.lines() == [line for line in harness.lines() if "(late)" in line]
+    assert [line.split()[:2] for line in harness.lines()] == [["2024-07-11", "soft-cpi-rotation"]]
+    harness.daemon.catch_up()  # nothing missed any more, nothing sent twice
+    assert len(harness.lines()) == 1
+
+
+class LateData:
+    """A fetcher whose source has nothing newer than the day before the session."""
+
+    def __init__(self, data_dir):
+        self.arrivals = Arrivals(str(data_dir))
+
+    def __call__(self, store, loaded, names, session):
+        return self.arrivals(store, loaded, names, pd.Timestamp(session) - pd.Timedelta(days=1))
+
+
+def test_missing_data_waits_then_at_the_deadline_skips_stale_rules_and_says_so_once(store, config_dir, data_dir):
+    evening = datetime(2024, 7, 11, 16, 30, tzinfo=ET)
+    harness = Harness(store, config_dir, data_dir, evening, fetch=LateData(data_dir))
+    outcome = harness.daemon.process(pd.Timestamp("2024-07-11"))
+    assert outcome.status == "waiting" and "IWM" in outcome.missing
+    assert not harness.lines()
+    harness.clock[0] = evening.replace(hour=20)
+    outcome = harness.daemon.process(pd.Timestamp("2024-07-11"))
+    assert outcome.status == "done"
+    assert "soft-cpi-rotation" in outcome.skipped
+    notices = [line for line in harness.lines() if "notice:late" in line]
+    assert len(notices) == 1 and "Data late for 2024-07-11" in notices[0] and "IWM" in notices[0]
+    harness.daemon.process(pd.Timestamp("2024-07-11"))
+    assert len([line for line in harness.lines() if "notice:late" in line]) == 1
+
+
+def test_an_invalid_rules_edit_keeps_the_last_good_rules_and_reports_once(store, config_dir, data_dir):
+    harness = Harness(store, config_dir, data_dir, datetime(2024, 7, 11, 21, 0, tzinfo=ET))
+    good = harness.config.get().rules
+    rules = config_dir / "rules.yaml"
+    rules.write_text(rules.read_text().replace("mom_pct(CPIAUCSL) <= 0.1", "mom_pct(CPIAUSCL) <= 0.1"))
+    assert harness.config.get().rules == good
+    assert harness.config.get().rules == good
+    from bot.notify.outbox import deliver
+    deliver(store, harness.config.get().settings, notifiers=harness.runtime.notifiers)
+    notices = [line for line in harness.lines() if "notice:config" in line]
+    assert len(notices) == 1
+    assert "rules.yaml:" in harness.out.getvalue() and "unknown series 'CPIAUSCL'" in harness.out.getvalue()
+    rules.write_text(rules.read_text().replace("mom_pct(CPIAUSCL) <= 0.1", "mom_pct(CPIAUCSL) <= 0.2"))
+    assert "<= 0.2" in harness.config.get().rules[1].when_text
+
+
+def test_a_second_instance_on_the_same_sqlite_store_is_refused_with_a_clear_message(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'closebell.db'}")
+    first = InstanceLock(store)
+    assert first.acquire()
+    with pytest.raises(StoreError, match=r"another Closebell instance \(pid \d+\) is running"):
+        InstanceLock(Store(store.url)).acquire()
+    first.release()
+    assert InstanceLock(store).acquire()
+
+
+def test_a_crashed_instance_does_not_leave_the_lock_stuck(tmp_path):
+    home = tmp_path / "home"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time; from bot.store import open_store; from bot.daemon.lock import InstanceLock\n"
+        "lock = InstanceLock(open_store()); lock.acquire(); print('locked', flush=True); time.sleep(60)")],
+        env=subprocess_env(CLOSEBELL_HOME=home), cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    refused = subprocess.run([sys.executable, "-m", "bot", "run", "--once"], capture_output=True, text=True,
+                             env=subprocess_env(CLOSEBELL_HOME=home), cwd=ROOT, timeout=60)
+    assert refused.returncode == 4 and "another Closebell instance" in refused.stderr
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    store = Store(f"sqlite:///{home / 'closebell.db'}")
+    assert InstanceLock(store).acquire()
+
+
+def test_on_postgresql_a_standby_takes_over_when_the_active_instance_dies(pg_url):
+    active, standby = InstanceLock(Store(pg_url)), InstanceLock(Store(pg_url))
+    assert active.acquire()
+    assert not standby.acquire()
+    active._conn.invalidate()  # the process died: its connection is gone
+    active._conn = None
+    assert standby.acquire() and standby.alive()
+    standby.release()
+
+
+def replay(data_dir, start, end, home, *extra, **env):
+    return subprocess.run([sys.executable, "-m", "bot", "replay", "--data-dir", str(data_dir), "--from", start,
+                           "--to", end, *extra], capture_output=True, text=True, cwd=ROOT, timeout=600,
+                          env=subprocess_env(CLOSEBELL_HOME=home, **env))
+
+
+def test_replaying_2024_delivers_the_soft_cpi_alert_that_evening_and_agrees_with_backtest(data_dir, tmp_path):
+    proc = replay(data_dir, "2024-01-01", "2024-12-31", tmp_path / "home", "--fresh")
+    assert proc.returncode == 0, proc.stderr
+    delivered = sorted((line.split()[0], line.split()[1]) for line in proc.stdout.splitlines() if line[:4] == "2024")
+    assert ("2024-07-11", "soft-cpi-rotation") in delivered
+    backtest = subprocess.run([sys.executable, "-m", "bot", "backtest", "--data-dir", str(data_dir), "--from",
+                               "2024-01-01", "--to", "2024-12-31", "--json"], capture_output=True, text=True,
+                              cwd=ROOT, env=subprocess_env(), timeout=120)
+    fires = json.loads(backtest.stdout)["rules"]
+    assert delivered == sorted((day, rule) for rule, body in fires.items() for day in body["fires"])
+
+
+BUSY_RULES = """
+rules:
+  - id: iwm-up
+    title: IWM up on the day
+    when: pct_change(IWM, 1) > 0
+    cooldown: 0
+    notify: [telegram]
+"""
+
+
+def test_a_replay_killed_mid_delivery_and_restarted_delivers_every_alert_exactly_once(data_dir, tmp_path,
+                                                                                     telegram):
+    config = tmp_path / "config"
+    config.mkdir()
+    shutil.copy(ROOT / "config" / "series.yaml", config / "series.yaml")
+    (config / "rules.yaml").write_text(BUSY_RULES)
+    (config / "settings.yaml").write_text("notify:\n  telegram_pace_seconds: 0.05\n  charts: false\n")
+    env = dict(CLOSEBELL_CONFIG=config, TELEGRAM_CHAT_IDS="1001")
+    cmd = [sys.executable, "-m", "bot", "replay", "--data-dir", str(data_dir), "--from", "2024-06-01", "--to",
+           "2024-08-31"]
+    first = subprocess.Popen(cmd + ["--fresh"], cwd=ROOT, env=subprocess_env(CLOSEBELL_HOME=tmp_path / "h", **env),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(telegram.messages()) < 8 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert 8 <= len(telegram.messages())
+    second = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(CLOSEBELL_HOME=tmp_path / "h", **env),
+                            capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    sessions = [call.fields["text"].split("\n")[1].removeprefix("<i>").split(" · ")[0]
+                for call in telegram.messages()]
+    expected = backtest_days(data_dir, config, "2024-06-01", "2024-08-31")
+    assert sorted(sessions) == sorted(pd.Timestamp(d).strftime("%a %Y-%m-%d") for d in expected)
+    assert len(sessions) == len(set(sessions))
+
+
+def backtest_days(data_dir, config, start, end):
+    proc = subprocess.run([sys.executable, "-m", "bot", "--config", str(config), "backtest", "--data-dir",
+                           str(data_dir), "--from", start, "--to", end, "--json"], capture_output=True, text=True,
+                          cwd=ROOT, env=subprocess_env(), timeout=120)
+    return json.loads(proc.stdout)["rules"]["iwm-up"]["fires"]
