@@ -14,8 +14,15 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# With DATA_DIR set, replay that history offline instead (FROM and TO pick the window).
+FROM ?= 2024-01-01
+TO ?= 2024-12-31
 run: $(VENV)/.runtime
-	$(PY) -m bot fetch $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+ifdef DATA_DIR
+	$(PY) -m bot replay --data-dir $(DATA_DIR) --from $(FROM) --to $(TO) --fresh
+else
+	$(PY) -m bot run
+endif
 
 test: $(VENV)/.dev
 	$(PY) -m pytest $(PYTEST_ARGS)

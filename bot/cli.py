@@ -105,7 +105,6 @@ def _notify_test_args(p):
          "bot.commands.run:run")
 def _run_args(p):
     _rules(p)
-    _data_dir(p)
     p.add_argument("--once", action="store_true", help="catch up on missed sessions (at most catch_up_sessions), "
                                                        "then exit instead of waiting for the next close")
     p.add_argument("--no-commands", action="store_true", help="do not answer Telegram commands")
@@ -155,7 +154,8 @@ def main(argv=None) -> int:
     from bot import logs
     from bot.settings import env
     env.load_dotenv()
-    logs.setup(["WARNING", "INFO", "DEBUG"][min(args.verbose, 2)])
+    quiet = 0 if args.command == "run" else 1  # the daemon's log lines are its record of every step
+    logs.setup(["INFO", "WARNING", "INFO", "DEBUG"][min(args.verbose + quiet, 3)])
     if args.config:
         import os
         os.environ["CLOSEBELL_CONFIG"] = args.config

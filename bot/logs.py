@@ -25,6 +25,8 @@ def setup(level: str = "WARNING") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("urllib3", "httpx", "httpcore", "apscheduler", "telegram", "yfinance", "peewee",
-                  "matplotlib", "asyncio", "mail.log"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # Libraries whose own lines repeat what Closebell reports itself (a failed fetch names its source once).
+    for noisy in ("urllib3", "yfinance", "peewee", "httpx", "httpcore", "telegram", "apscheduler.executors",
+                  "apscheduler.scheduler", "matplotlib", "asyncio", "mail.log", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL if noisy in ("urllib3", "yfinance") else
+                                          max(logging.WARNING, logging.getLevelName(level)))

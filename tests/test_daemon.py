@@ -213,3 +213,42 @@ def backtest_days(data_dir, config, start, end):
                            str(data_dir), "--from", start, "--to", end, "--json"], capture_output=True, text=True,
                           cwd=ROOT, env=subprocess_env(), timeout=120)
     return json.loads(proc.stdout)["rules"]["iwm-up"]["fires"]
+
+
+def offline_config(tmp_path, data_dir):
+    """Settings whose every series comes from the shipped CSV files: a `run` that needs no network."""
+    config = tmp_path / "offline"
+    config.mkdir()
+    lines = ["series:"]
+    from bot.settings.load import load_series
+    for name, series in load_series(ROOT / "config" / "series.yaml").items():
+        lines.append(f"  {name}: {{source: csv, frequency: {series.frequency}, units: {series.units}}}")
+    (config / "series.yaml").write_text("\n".join(lines) + "\n")
+    (config / "settings.yaml").write_text(f"sources:\n  csv: {{base_url: '{data_dir}'}}\nnotify:\n  charts: false\n")
+    shutil.copy(ROOT / "config" / "rules.yaml", config / "rules.yaml")
+    return config
+
+
+def test_run_catches_up_waits_and_stops_cleanly_on_sigterm(tmp_path, data_dir):
+    config = offline_config(tmp_path, data_dir)
+    env = subprocess_env(CLOSEBELL_HOME=tmp_path / "home", CLOSEBELL_CONFIG=config)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    log_lines = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        log_lines.append(line)
+        if "running; next job for" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    log = "".join(log_lines) + err
+    assert proc.returncode == 0, log
+    assert "catching up 1 session(s)" in log
+    assert "fetch IWM: " in log and "from csv" in log
+    assert "received SIGTERM" in log and log.rstrip().endswith("stopped")
+    status = subprocess.run([sys.executable, "-m", "bot", "status"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    assert "last run:" in status.stdout and "next run:" in status.stdout and "IWM" in status.stdout

@@ -22,11 +22,7 @@ def run(args) -> int:
     from bot.daemon.runner import Daemon
     from bot.store import open_store
     store = open_store()
-    fetch = None
-    if args.data_dir:
-        from bot.daemon.replay import Arrivals
-        fetch = Arrivals(args.data_dir)
-    runtime = build_runtime(args, store, fetch=fetch)
+    runtime = build_runtime(args, store)
     daemon = Daemon(runtime, InstanceLock(store))
     if args.once:
         daemon.install_signal_handlers()
@@ -39,7 +35,6 @@ def run(args) -> int:
         finally:
             daemon.lock.release()
         return 0
-    from bot.settings import env
     from bot.notify import configured
     if configured("telegram") and not args.no_commands:
         from bot.daemon.commands import CommandPoller

@@ -56,10 +56,10 @@ class Daemon:
             try:
                 outcome = run_session(self.runtime, session, late=now > deadline, final=now >= deadline)
             except ClosebellError as exc:
-                log.error("job for %s failed: %s (it will be caught up later)", pd.Timestamp(session).date(), exc)
+                log.error("job for %s failed: %s (retried at the next close)", pd.Timestamp(session).date(), exc)
                 return None
             except Exception:
-                log.exception("job for %s crashed (it will be caught up later)", pd.Timestamp(session).date())
+                log.exception("job for %s crashed (retried at the next close)", pd.Timestamp(session).date())
                 return None
             if outcome.status == "waiting":
                 when = min(now + timedelta(minutes=self.schedule.poll_minutes), deadline)
@@ -73,8 +73,10 @@ class Daemon:
     def catch_up(self):
         """Evaluate, oldest first, every session missed since the last completed run."""
         store = self.runtime.store
-        due = sessions_due(self.now(), self.schedule.offset_minutes, after=store.last_done_session(),
-                           limit=self.schedule.catch_up_sessions)
+        last_done = store.last_done_session()
+        # a first start evaluates the latest session only: history is for `backtest`, not for alerts
+        limit = self.schedule.catch_up_sessions if last_done else min(1, self.schedule.catch_up_sessions)
+        due = sessions_due(self.now(), self.schedule.offset_minutes, after=last_done, limit=limit)
         if due:
             log.info("catching up %d session(s): %s", len(due), ", ".join(f"{d:%Y-%m-%d}" for d in due))
         for session in due:
@@ -83,9 +85,8 @@ class Daemon:
             self.process(session)
 
     def on_close(self):
-        """The scheduled job: the session whose close (plus offset) just passed."""
-        session, _ = next_run(self.now() - timedelta(hours=12), self.schedule.offset_minutes)
-        self.process(session)
+        """The scheduled job: the session whose close (plus offset) just passed, and any that failed before."""
+        self.catch_up()
 
     def tick(self):
         """Every minute: pick up configuration edits, retry due deliveries, check the lock."""
