@@ -207,3 +207,46 @@ def test_telegram_bad_token_is_permanent_and_never_shows_the_token(telegram, mon
 def test_split_text_keeps_lines_whole_when_it_can():
     pieces = split_text("aaa\nbbb\nccc", 8)
     assert pieces == ["aaa\nbbb", "ccc"]
+
+
+def test_notify_test_sends_a_sample_with_chart_through_each_configured_channel(telegram, smtp):
+    from bot.cli import main
+    assert main(["notify-test"]) == 0
+    assert {c.fields["chat_id"] for c in telegram.sent("sendPhoto")} == {"1001", "1002"}
+    [message] = smtp.messages()
+    assert any(p.get_content_type() == "image/png" for p in message.walk())
+
+
+def test_notify_test_names_the_exact_failure_and_exits_5(telegram, capsys, monkeypatch):
+    from bot.cli import main
+    telegram.known_chats = {"1001"}
+    assert main(["notify-test", "--channel", "telegram"]) == 5
+    err = capsys.readouterr().err
+    assert "telegram:1002: FAILED: unknown chat" in err
+
+
+def test_an_alert_chart_is_a_small_png_legible_on_a_phone(data_dir):
+    from bot.analysis import prepare
+    from bot.engine.rules import load_rules
+    from bot.notify.charts import alert_chart
+    from bot.settings.load import load_series
+    from tests.conftest import ROOT
+    series = load_series(ROOT / "config" / "series.yaml")
+    rules = load_rules(ROOT / "config" / "rules.yaml", series)
+    prepared = prepare(rules, series, data_dir=str(data_dir))
+    png = alert_chart(prepared.frame, rules[0], "2024-07-11", {n: s.units for n, s in series.items()})
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 200_000
+    width = int.from_bytes(png[16:20], "big")
+    assert 600 <= width <= 1200
+
+
+def test_secrets_never_reach_a_log_line(monkeypatch, capsys):
+    import logging
+    from bot import logs
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:SECRETSECRETSECRET")
+    monkeypatch.setenv("SMTP_PASSWORD", "hunter2hunter2")
+    logs.setup("INFO")
+    logging.getLogger("bot.test").warning("url https://x/bot123456:SECRETSECRETSECRET/send pw hunter2hunter2")
+    err = capsys.readouterr().err
+    assert "SECRET" not in err and "hunter2" not in err
+    assert "<TELEGRAM_BOT_TOKEN>" in err and "<SMTP_PASSWORD>" in err
