@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -26,17 +25,23 @@ def alerts():
             for i in range(COUNT)]
 
 
-def queue(store, channel, settings):
-    from bot.notify.outbox import enqueue
-    enqueue(store, [(a, [channel]) for a in alerts()], settings)
+def queue_and_deliver(base: Path, channel: str, settings) -> str:
+    """Queue COUNT alerts for `channel` in a fresh store, deliver them all; the figures as text."""
+    from bot.notify.outbox import deliver, enqueue
+    from bot.store import Store
+    store = Store(f"sqlite:///{base / f'{channel}.db'}")
+    with timer() as q:
+        enqueue(store, [(a, [channel]) for a in alerts()], settings)
+    with timer() as d:
+        report = deliver(store, settings)
+    return (f"{COUNT} alerts queued in {q.seconds:.2f}s, delivered in {d.seconds:.2f}s "
+            f"({COUNT / d.seconds:,.0f} alerts/s); {report.line()}")
 
 
 def email_path(base: Path):
-    from aiosmtpd.controller import Controller
-    from bot.notify.outbox import deliver
-    from bot.settings.models import Settings
-    from bot.store import Store
     import socket
+    from aiosmtpd.controller import Controller
+    from bot.settings.models import Settings
 
     class Sink:
         count = 0
@@ -51,34 +56,20 @@ def email_path(base: Path):
     controller = Controller(Sink(), hostname="127.0.0.1", port=port)
     controller.start()
     os.environ.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), SMTP_SECURITY="none", EMAIL_TO="me@bench.test")
-    settings = Settings()
-    store = Store(f"sqlite:///{base / 'email.db'}")
-    with timer() as q:
-        queue(store, "email", settings)
-    with timer() as d:
-        report = deliver(store, settings)
+    figures = queue_and_deliver(base, "email", Settings())
     controller.stop()
-    print(f"delivery[email]: {COUNT} alerts queued in {q.seconds:.2f}s, delivered in {d.seconds:.2f}s "
-          f"({COUNT / d.seconds:,.0f} alerts/s) as {Sink.count} summary message(s); {report.line()}")
+    print(f"delivery[email]: {figures}; {Sink.count} summary message(s)")
 
 
 def telegram_path(base: Path):
     sys.path.insert(0, str(ROOT / "tests"))
     from telegram_stub import TelegramStub
-    from bot.notify.outbox import deliver
     from bot.settings.models import Settings
-    from bot.store import Store
     stub = TelegramStub().start()
     os.environ.update(TELEGRAM_BOT_TOKEN=stub.token, TELEGRAM_CHAT_IDS="1001", TELEGRAM_BASE_URL=stub.url)
-    settings = Settings(notify={"telegram_pace_seconds": 0})
-    store = Store(f"sqlite:///{base / 'telegram.db'}")
-    with timer() as q:
-        queue(store, "telegram", settings)
-    with timer() as d:
-        report = deliver(store, settings)
+    figures = queue_and_deliver(base, "telegram", Settings(notify={"telegram_pace_seconds": 0}))
     stub.stop()
-    print(f"delivery[telegram]: {COUNT} alerts queued in {q.seconds:.2f}s, delivered in {d.seconds:.2f}s "
-          f"({COUNT / d.seconds:,.0f} alerts/s, pacing off); {len(stub.messages())} messages; {report.line()}")
+    print(f"delivery[telegram]: {figures}; {len(stub.messages())} messages (pacing off)")
 
 
 def charts():

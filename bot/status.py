@@ -15,7 +15,9 @@ def status_lines(store, loaded, now: datetime | None = None) -> list[str]:
     runs = store.runs_list(1)
     if runs:
         run = runs[0]
-        finished = run.finished_at.astimezone(ET).strftime("%Y-%m-%d %H:%M %Z") if run.finished_at else "not finished"
+        from bot.store.store import stored_time
+        finished = (stored_time(run.finished_at).astimezone(ET).strftime("%Y-%m-%d %H:%M %Z") if run.finished_at
+                    else "not finished")
         late = " (late)" if run.late else ""
         lines.append(f"last run: {run.session} {run.status}{late}, {finished}")
         if run.detail:

@@ -252,3 +252,46 @@ def test_run_catches_up_waits_and_stops_cleanly_on_sigterm(tmp_path, data_dir):
                             text=True, timeout=60)
     assert status.returncode == 0, status.stderr
     assert "last run:" in status.stdout and "next run:" in status.stdout and "IWM" in status.stdout
+
+
+def read_until(proc, marker, lines, seconds=120):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            return False
+        lines.append(line)
+        if marker in line:
+            return True
+    return False
+
+
+def test_on_postgresql_two_runs_one_stands_by_and_takes_over_when_the_first_is_killed(tmp_path, data_dir,
+                                                                                      pg_url):
+    config = offline_config(tmp_path, data_dir)
+    (config / "settings.yaml").write_text((config / "settings.yaml").read_text()
+                                          + "schedule:\n  standby_retry_seconds: 1\n")
+    env = subprocess_env(CLOSEBELL_HOME=tmp_path / "home", CLOSEBELL_CONFIG=config, DATABASE_URL=pg_url)
+    first = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    second = None
+    try:
+        first_log, second_log = [], []
+        assert read_until(first, "running; next job for", first_log), "".join(first_log)
+        second = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        assert read_until(second, "standing by", second_log), "".join(second_log)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        started = time.monotonic()
+        assert read_until(second, "took over as the active instance", second_log, 60), "".join(second_log)
+        assert time.monotonic() - started < 60
+        assert read_until(second, "running; next job for", second_log), "".join(second_log)
+        runs = Store(pg_url).runs_list(10)
+        assert len(runs) == 1 and runs[0].status == "done"  # the session was done once, not redone or skipped
+    finally:
+        for proc in (first, second):
+            if proc and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=60)
+    assert second.returncode == 0

@@ -112,3 +112,14 @@ def test_a_process_killed_mid_write_leaves_the_store_as_before(store_url, tmp_pa
     assert "committing" in proc.stdout
     assert Store(store_url).count_observations() == {"IWM": 1}
     store.close()
+
+
+def test_a_mute_given_in_new_york_time_expires_at_that_moment(store):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+    et = ZoneInfo("America/New_York")
+    until = datetime(2024, 7, 15, 9, 0, tzinfo=et)
+    store.mute("small-cap-trap", until)
+    assert "small-cap-trap" in store.mutes(until - timedelta(minutes=1))
+    assert store.mutes(until + timedelta(minutes=1)) == {}
+    assert store.mutes(until - timedelta(minutes=1))["small-cap-trap"] == until

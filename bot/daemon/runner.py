@@ -24,9 +24,6 @@ from bot.pipeline import Runtime, run_session
 
 log = logging.getLogger(__name__)
 
-STANDBY_RETRY_SECONDS = 15
-
-
 class Daemon:
     def __init__(self, runtime: Runtime, lock, now=None):
         self.runtime = runtime
@@ -106,8 +103,9 @@ class Daemon:
         """Take the lock; on PostgreSQL wait as a standby until it is free (or we are stopped)."""
         if self.lock.acquire():
             return True
-        log.warning("another instance holds the lock: standing by, retrying every %ds", STANDBY_RETRY_SECONDS)
-        while not self.stop_event.wait(STANDBY_RETRY_SECONDS):
+        retry = self.schedule.standby_retry_seconds
+        log.warning("another instance holds the lock: standing by, retrying every %ds", retry)
+        while not self.stop_event.wait(retry):
             if self.lock.acquire():
                 log.info("took over as the active instance")
                 return True

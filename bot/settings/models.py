@@ -88,6 +88,8 @@ class Schedule(Strict):
     poll_minutes: int = Field(10, ge=1, le=120, description="While today's data is missing, fetch again this often")
     deadline: time = Field(time(20, 0), description="Give up waiting for data at this ET time (HH:MM)")
     catch_up_sessions: int = Field(5, ge=0, le=60, description="On start, evaluate at most this many missed sessions")
+    standby_retry_seconds: int = Field(15, ge=1, le=60, description="PostgreSQL: how often a standby instance "
+                                                                    "tries to take over")
 
 
 class Notify(Strict):

@@ -55,6 +55,7 @@ class OutboxStore:
             return 0
         stmt = (self._insert(outbox).on_conflict_do_nothing(index_elements=["rule_id", "session", "channel"])
                 .returning(outbox.c.id))
+        now = _utc(now)
         full = [dict(r, status="pending", attempts=0, next_attempt_at=now, last_error="", created_at=now)
                 for r in rows]
         with self.engine.begin() as conn:
@@ -62,7 +63,8 @@ class OutboxStore:
 
     def outbox_due(self, now: datetime, limit: int = 1000) -> list:
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(outbox).where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+            return conn.execute(sa.select(outbox).where(outbox.c.status == "pending",
+                                                        outbox.c.next_attempt_at <= _utc(now))
                                 .order_by(outbox.c.session, outbox.c.id).limit(limit)).all()
 
     def outbox_claim(self, row_id: int) -> bool:
@@ -74,13 +76,13 @@ class OutboxStore:
     def outbox_sent(self, row_id: int, now: datetime):
         with self.engine.begin() as conn:
             conn.execute(outbox.update().where(outbox.c.id == row_id)
-                         .values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1, last_error=""))
+                         .values(status="sent", sent_at=_utc(now), attempts=outbox.c.attempts + 1, last_error=""))
 
     def outbox_retry(self, row_id: int, error: str, next_at: datetime, failed: bool):
         with self.engine.begin() as conn:
             conn.execute(outbox.update().where(outbox.c.id == row_id)
                          .values(status="failed" if failed else "pending", last_error=error[:2000],
-                                 next_attempt_at=next_at, attempts=outbox.c.attempts + 1))
+                                 next_attempt_at=_utc(next_at), attempts=outbox.c.attempts + 1))
 
     def outbox_recover(self) -> int:
         """After a crash, rows caught mid-send go back to pending (sent again: at least once)."""
@@ -91,7 +93,7 @@ class OutboxStore:
     def outbox_requeue_failed(self, now: datetime) -> int:
         with self.engine.begin() as conn:
             return conn.execute(outbox.update().where(outbox.c.status == "failed")
-                                .values(status="pending", next_attempt_at=now, attempts=0)).rowcount
+                                .values(status="pending", next_attempt_at=_utc(now), attempts=0)).rowcount
 
     def outbox_rows(self, statuses=None, limit: int = 1000) -> list:
         query = sa.select(outbox.c.id, outbox.c.rule_id, outbox.c.session, outbox.c.channel, outbox.c.severity,
@@ -112,7 +114,7 @@ class OutboxStore:
         stmt = self._insert(mutes)
         stmt = stmt.on_conflict_do_update(index_elements=["rule_id"], set_={"until": stmt.excluded.until})
         with self.engine.begin() as conn:
-            conn.execute(stmt, [{"rule_id": rule_id, "until": until}])
+            conn.execute(stmt, [{"rule_id": rule_id, "until": _utc(until)}])
 
     def unmute(self, rule_id: str) -> bool:
         with self.engine.begin() as conn:
@@ -120,8 +122,8 @@ class OutboxStore:
 
     def mutes(self, now: datetime) -> dict[str, datetime]:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(mutes.c.rule_id, mutes.c.until).where(mutes.c.until > now)).all()
-        return {rid: _aware(until) for rid, until in rows}
+            rows = conn.execute(sa.select(mutes.c.rule_id, mutes.c.until).where(mutes.c.until > _utc(now))).all()
+        return {rid: stored_time(until) for rid, until in rows}
 
     # -- runs -----------------------------------------------------------------------------
 
@@ -129,13 +131,13 @@ class OutboxStore:
         stmt = self._insert(runs).on_conflict_do_update(
             index_elements=["session"], set_={"status": "running", "started_at": now})
         with self.engine.begin() as conn:
-            conn.execute(stmt, [{"session": session, "status": "running", "started_at": now, "late": late,
+            conn.execute(stmt, [{"session": session, "status": "running", "started_at": _utc(now), "late": late,
                                  "detail": ""}])
 
     def run_finished(self, session: date, now: datetime, detail: str):
         with self.engine.begin() as conn:
             conn.execute(runs.update().where(runs.c.session == session)
-                         .values(status="done", finished_at=now, detail=detail[:4000]))
+                         .values(status="done", finished_at=_utc(now), detail=detail[:4000]))
 
     def last_done_session(self) -> date | None:
         with self.engine.connect() as conn:
@@ -146,7 +148,12 @@ class OutboxStore:
             return conn.execute(sa.select(runs).order_by(runs.c.session.desc()).limit(limit)).all()
 
 
-def _aware(value: datetime) -> datetime:
+def _utc(value: datetime) -> datetime:
+    """Every datetime is stored in UTC: SQLite keeps no offset, so a local time would read back wrong."""
+    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def stored_time(value: datetime) -> datetime:
     """SQLite returns naive datetimes for timezone-aware columns: they were stored as UTC."""
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
