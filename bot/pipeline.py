@@ -7,6 +7,7 @@ it leaves.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import date
@@ -114,10 +115,15 @@ def expected_on(series, session) -> bool:
     if series.frequency != "daily":
         return False
     if series.units == "percent":
-        from pandas.tseries.holiday import USFederalHolidayCalendar
         day = pd.Timestamp(session)
-        return day not in USFederalHolidayCalendar().holidays(day, day)
+        return day not in _federal_holidays(day.year)
     return True
+
+
+@functools.lru_cache(maxsize=8)
+def _federal_holidays(year: int) -> frozenset:
+    from pandas.tseries.holiday import USFederalHolidayCalendar
+    return frozenset(USFederalHolidayCalendar().holidays(f"{year}-01-01", f"{year}-12-31"))
 
 
 def missing_for(store, loaded, names, session, fetch_results) -> dict[str, str]:

@@ -99,4 +99,12 @@ def load_settings(path: str | Path | None = None) -> Settings:
     path = Path(path) if path else config_dir() / "settings.yaml"
     if not path.exists():
         return Settings()
-    return validate_document(yamlfile.load(path), Settings)
+    doc = yamlfile.load(path)
+    settings = validate_document(doc, Settings)
+    from bot.data.sources import SOURCES
+    unknown = [doc.problem(("sources", name), f"unknown source '{name}'{yamlfile.did_you_mean(name, SOURCES)} "
+                                              f"(known: {', '.join(SOURCES)})", prefer_key=True)
+               for name in settings.sources if name not in SOURCES]
+    if unknown:
+        raise ConfigError(unknown)
+    return settings

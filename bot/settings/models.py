@@ -12,7 +12,7 @@ import re
 from datetime import time
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 CHANNELS = ("console", "telegram", "email")
@@ -88,6 +88,16 @@ class Schedule(Strict):
     poll_minutes: int = Field(10, ge=1, le=120, description="While today's data is missing, fetch again this often")
     deadline: time = Field(time(20, 0), description="Give up waiting for data at this ET time (HH:MM)")
     catch_up_sessions: int = Field(5, ge=0, le=60, description="On start, evaluate at most this many missed sessions")
+
+    @field_validator("deadline", mode="before")
+    @classmethod
+    def _sexagesimal(cls, value):
+        """YAML 1.1 reads an unquoted 20:00 as the number 1200 (20 x 60 + 0): take it as the time meant."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not 0 <= value < 24 * 60:
+                raise ValueError(f"not a time of day; write it in quotes as HH:MM, e.g. deadline: \"20:00\"")
+            return time(value // 60, value % 60)
+        return value
     standby_retry_seconds: int = Field(15, ge=1, le=60, description="PostgreSQL: how often a standby instance "
                                                                     "tries to take over")
 
@@ -110,12 +120,3 @@ class Settings(Strict):
     schedule: Schedule = Field(default_factory=Schedule)
     notify: Notify = Field(default_factory=Notify)
     timezone: Literal["America/New_York"] = "America/New_York"
-
-    @model_validator(mode="after")
-    def _known_sources(self):
-        from bot.data.sources import SOURCES
-        from bot.settings.yamlfile import did_you_mean
-        for name in self.sources:
-            if name not in SOURCES:
-                raise ValueError(f"unknown source '{name}'{did_you_mean(name, SOURCES)}")
-        return self

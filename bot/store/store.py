@@ -326,7 +326,7 @@ class Store(OutboxStore):
             query = query.where(sa.func.coalesce(observations.c.release_date, observations.c.date) <= known_by)
         query = query.order_by(observations.c.series, observations.c.date)
         with self.engine.connect() as conn:
-            rows = [tuple(r) for r in conn.execute(query)]
+            rows = [tuple(r) for r in conn.execute(query).all()]
         out = {}
         if not rows:
             return out
