@@ -194,3 +194,34 @@ def test_yahoo_adapter_turns_yfinance_history_into_observations():
 def test_every_registered_source_imports_and_names_itself():
     for name in SOURCES:
         assert get_source(name).name == name
+
+
+def slow(request):
+    import time
+    time.sleep(1.0)
+    return Response("late", status=200)
+
+
+def truncated(request):
+    # Content-Length promises more than the body holds: the connection ends mid-file
+    return Response(TREASURY_2024[:120], status=200, headers={"Content-Length": "5000"})
+
+
+@pytest.mark.parametrize("name,symbol,path,good,expected", CASES, ids=IDS)
+@pytest.mark.parametrize("handler,words", [(slow, "no answer within"), (truncated, "")],
+                         ids=["no answer in time", "body cut short"])
+def test_source_survives_a_slow_or_broken_connection(httpserver, name, symbol, path, good, expected, handler, words):
+    httpserver.expect_request(path).respond_with_handler(handler)
+    source = get_source(name, SourceSettings(base_url=httpserver.url_for("").rstrip("/"), timeout=0.3))
+    try:
+        frame = source.fetch(symbol, date(2024, 1, 1), date(2024, 7, 31))
+    except SourceError as exc:
+        assert words in str(exc)
+    else:  # what arrived whole may be kept; a number cut in half never is
+        assert handler is truncated and set(as_dict(frame).values()) <= set(expected.values())
+
+
+def test_a_csv_cut_mid_number_keeps_only_whole_lines(httpserver):
+    httpserver.expect_request("/graph/fredgraph.csv").respond_with_data(
+        "observation_date,DGS10\n2024-07-10,4.28\n2024-07-11,4.1")  # the body stopped inside 4.18
+    assert as_dict(fetch(httpserver, "fred", "DGS10")) == {"2024-07-10": 4.28}

@@ -60,8 +60,10 @@ def get(source: str, url: str, params=None, timeout: float = 30.0, headers=None)
         raise SourceError(source, f"gave up after retries: {redact(str(exc.args[0] if exc.args else exc))}",
                           shown) from None
     except requests.exceptions.Timeout:
-        raise SourceError(source, f"no answer within {timeout:.0f}s", shown) from None
+        raise SourceError(source, f"no answer within {timeout:g}s", shown) from None
     except requests.exceptions.ConnectionError as exc:
+        if "Read timed out" in str(exc):  # read timeouts retried to exhaustion arrive as ConnectionError
+            raise SourceError(source, f"no answer within {timeout:g}s (after retries)", shown) from None
         raise SourceError(source, f"cannot connect ({_reason(exc)})", shown) from None
     except requests.exceptions.RequestException as exc:
         raise SourceError(source, redact(str(exc)), shown) from None

@@ -54,6 +54,13 @@ def parse_number(text) -> float:
         return np.nan
 
 
+def complete_lines(text: str) -> str:
+    """The text without an unterminated last line: a body cut short can end mid-number ("4.1" of "4.18")."""
+    if text.endswith("\n") or "\n" not in text:
+        return text
+    return text[: text.rindex("\n") + 1]
+
+
 class BaseSource:
     """Common settings handling: every source's base URL and timeout are settings."""
 

@@ -19,7 +19,7 @@ import time
 import pandas as pd
 
 from bot.data import http
-from bot.data.sources.base import BaseSource, between, observations
+from bot.data.sources.base import BaseSource, between, complete_lines, observations
 from bot.errors import SourceError
 from bot.settings import env
 
@@ -47,7 +47,7 @@ class Source(BaseSource):
         url = f"{self.base_url}/graph/fredgraph.csv"
         params = {"id": symbol, "cosd": start.isoformat(), "coed": end.isoformat()}
         response = http.get(self.name, url, params=params, timeout=self.timeout)
-        text = http.check_not_html(self.name, response, "CSV")
+        text = complete_lines(http.check_not_html(self.name, response, "CSV"))
         try:
             table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:

@@ -12,7 +12,7 @@ import io
 import pandas as pd
 
 from bot.data import http
-from bot.data.sources.base import BaseSource, between, observations
+from bot.data.sources.base import BaseSource, between, complete_lines, observations
 
 PATH = ("/resource-center/data-chart-center/interest-rates/daily-treasury-rates.csv/{year}/all"
         "?type=daily_treasury_yield_curve&field_tdr_date_value={year}&page&_format=csv")
@@ -30,7 +30,7 @@ class Source(BaseSource):
     def _year(self, column, year):
         url = self.base_url + PATH.format(year=year)
         response = http.get(self.name, url, timeout=self.timeout)
-        text = http.check_not_html(self.name, response, "CSV")
+        text = complete_lines(http.check_not_html(self.name, response, "CSV"))
         try:
             table = pd.read_csv(io.StringIO(text), dtype=str)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as exc:
