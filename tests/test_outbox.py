@@ -198,3 +198,26 @@ def test_a_kill_mid_batch_then_restart_delivers_every_alert_exactly_once(telegra
     assert second.returncode == 0, second.stderr
     texts = sorted(c.fields["text"].split("\n")[-1] for c in telegram.messages())
     assert texts == sorted(f"alert {i}" for i in range(12))
+
+
+def test_check_send_delivers_a_firing_with_its_chart_once_to_telegram_and_email(telegram, smtp, tmp_path, data_dir,
+                                                                               monkeypatch, capsys):
+    import shutil
+    from bot.cli import main
+    config = tmp_path / "cfg"
+    config.mkdir()
+    for name in ("series.yaml", "rules.yaml"):
+        shutil.copy(ROOT / "config" / name, config / name)
+    (config / "settings.yaml").write_text("notify:\n  default: [telegram, email]\n  telegram_pace_seconds: 0\n")
+    monkeypatch.setenv("CLOSEBELL_CONFIG", str(config))
+    args = ["check", "--data-dir", str(data_dir), "--date", "2024-07-11", "--send"]
+    assert main(args) == 0
+    photos = telegram.sent("sendPhoto")
+    assert sorted(p.fields["chat_id"] for p in photos) == ["1001", "1002"]
+    assert photos[0].files["photo"][:4] == b"\x89PNG" and "Soft CPI print" in photos[0].fields["caption"]
+    [message] = smtp.messages()
+    assert "Soft CPI print" in message["Subject"]
+    assert any(p.get_content_type() == "image/png" for p in message.walk())
+    assert main(args) == 0  # the same check again: nothing new to send
+    assert len(telegram.sent("sendPhoto")) == 2 and len(smtp.envelopes) == 1
+    assert "delivery: 0 sent" in capsys.readouterr().err
