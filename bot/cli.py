@@ -30,6 +30,10 @@ def _rules(p):
     p.add_argument("--rules", metavar="PATH", help="rules file (default: CONFIG/rules.yaml)")
 
 
+def _json(p):
+    p.add_argument("--json", action="store_true", help="print JSON only (nothing else on stdout)")
+
+
 @command("fetch", "fetch series into the local store",
          "python -m bot fetch                       # update every series\n"
          "  python -m bot fetch --series IWM DGS10 --since 2024-01-01\n"
@@ -56,7 +60,7 @@ def _check_args(p):
     p.add_argument("--date", metavar="D", help="session to check (default: the latest session with data)")
     _rules(p)
     _data_dir(p)
-    p.add_argument("--json", action="store_true", help="print JSON only")
+    _json(p)
     p.add_argument("--all-values", dest="verbose_values", action="store_true",
                    help="show the values of rules that do not fire too")
     p.add_argument("--send", action="store_true",
@@ -72,7 +76,7 @@ def _backtest_args(p):
     p.add_argument("--to", metavar="D", help="last day reported (default: the latest data)")
     _rules(p)
     _data_dir(p)
-    p.add_argument("--json", action="store_true", help="print JSON only")
+    _json(p)
     p.add_argument("--plot", metavar="FILE.png", help="draw each rule's series with its firings marked")
 
 
@@ -90,7 +94,7 @@ def _schema_args(p):
 def _outbox_args(p):
     p.add_argument("--retry", action="store_true", help="send pending and failed deliveries now")
     p.add_argument("--all", action="store_true", help="list sent deliveries too")
-    p.add_argument("--json", action="store_true", help="print JSON only")
+    _json(p)
 
 
 @command("notify-test", "send a sample alert with a chart through each configured channel",

@@ -202,13 +202,12 @@ class Parser:
             binding = _BINDING.get(op)
             if binding is None or binding <= min_binding:
                 break
-            op_tok = self.advance()
+            self.advance()
             right = self.expression(binding)
             if op in COMPARISONS and self.tok.text in COMPARISONS:
                 raise ExprError("chained comparisons are ambiguous; write 'a < x and x < b'", self.tok.start)
             self._count()
             left = Binary(left.start, right.end, op, left, right)
-            del op_tok
         self.depth -= 1
         return left
 
