@@ -18,15 +18,18 @@ def run(*args):
     subprocess.run([sys.executable, *map(str, args)], check=True, cwd=HERE)
 
 
-def timed_cli(label, *args, repeat=3):
+def timed(label, argv, repeat=3):
     best = None
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "bot", *map(str, args)], check=True, cwd=ROOT,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, *map(str, argv)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         took = time.perf_counter() - start
         best = took if best is None else min(best, took)
     print(f"cli: {label}: {best:.2f}s (best of {repeat})")
+
+
+def timed_cli(label, *args):
+    timed(label, ["-m", "bot", *args])
 
 
 def main():
@@ -37,7 +40,7 @@ def main():
     run(HERE / "bench_store.py", "postgresql")
     run(HERE / "bench_engine.py")
     timed_cli("python -m bot --help", "--help")
-    timed_cli("python -c 'import pandas' (floor)", "--version")
+    timed("floor: python importing pandas, numpy, pydantic, yaml", ["-c", "import pandas, numpy, pydantic, yaml"])
     timed_cli("check one day end to end", "check", "--data-dir", data, "--date", "2024-07-11")
     timed_cli("backtest all history", "backtest", "--data-dir", data, "--json")
     for extra in sorted(HERE.glob("bench_*.py")):

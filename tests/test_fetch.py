@@ -6,7 +6,6 @@ import subprocess
 import sys
 from datetime import date
 
-import pytest
 
 from bot.data.fetch import update
 from bot.settings.models import SeriesDef, Settings, SourceSettings

@@ -9,7 +9,6 @@ import textwrap
 import time
 from datetime import date, timedelta
 
-import pytest
 
 from bot.notify.alert import Alert
 from bot.notify.base import Delivery

@@ -43,8 +43,8 @@ def run(args) -> int:
             continue
         notifier = make_notifier(channel, settings)
         for recipient in notifier.recipients():
-            results = []
-            notifier.send(recipient, [alert], {0: chart}, lambda i, d: results.append(d))
+            results: list = []
+            notifier.send(recipient, [alert], {0: chart}, lambda _i, delivery, out=results: out.append(delivery))
             where = f"{channel}:{recipient}" if recipient else channel
             if results and results[0].ok:
                 print(f"{where}: ok")

@@ -16,7 +16,7 @@ from datetime import date
 
 import pandas as pd
 
-from bot.data import calendar
+from bot.data import calendar, load
 from bot.data.sources import csv as csv_source
 from bot.data.fetch import FetchResult
 
@@ -37,9 +37,7 @@ class Arrivals:
         return self.tables[name]
 
     def known_by(self, name, day):
-        table = self.table(name)
-        public = table["release_date"].fillna(pd.Series(table.index, index=table.index))
-        return table[public <= pd.Timestamp(day)]
+        return load.known_by(self.table(name), day)
 
     def __call__(self, store, loaded, names, session):
         results = []

@@ -241,7 +241,7 @@ class Parser:
             if tok.text in _PYTHON_WORDS:
                 raise ExprError(f"'{tok.text}' is not part of rule expressions", tok.start)
             if tok.text.startswith("__"):
-                raise ExprError(f"names starting with '__' are not allowed", tok.start)
+                raise ExprError("names starting with '__' are not allowed", tok.start)
             self.advance()
             self._count()
             if self.tok.text == "(":

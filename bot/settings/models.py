@@ -95,7 +95,7 @@ class Schedule(Strict):
         """YAML 1.1 reads an unquoted 20:00 as the number 1200 (20 x 60 + 0): take it as the time meant."""
         if isinstance(value, int) and not isinstance(value, bool):
             if not 0 <= value < 24 * 60:
-                raise ValueError(f"not a time of day; write it in quotes as HH:MM, e.g. deadline: \"20:00\"")
+                raise ValueError("not a time of day; write it in quotes as HH:MM, e.g. deadline: \"20:00\"")
             return time(value // 60, value % 60)
         return value
     standby_retry_seconds: int = Field(15, ge=1, le=60, description="PostgreSQL: how often a standby instance "
