@@ -55,7 +55,7 @@ def series_chart(frame, names: list[str], units: dict[str, str], marks: list, ti
         ax2.tick_params(labelsize=8)
         ax2.set_ylabel("yield, %", fontsize=8)
     if lines:
-        ax.legend(lines, [l.get_label() for l in lines], fontsize=8, loc="upper left", frameon=False)
+        ax.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="upper left", framealpha=0.85)
     fig.autofmt_xdate()
     fig.tight_layout()
     buffer = io.BytesIO()
