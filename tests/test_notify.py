@@ -250,3 +250,57 @@ def test_secrets_never_reach_a_log_line(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "SECRET" not in err and "hunter2" not in err
     assert "<TELEGRAM_BOT_TOKEN>" in err and "<SMTP_PASSWORD>" in err
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+    import shutil
+    import subprocess
+    if not shutil.which("openssl"):
+        pytest.skip("the openssl command is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out",
+                    str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture
+def tls_smtp(certificate, monkeypatch):
+    """aiosmtpd offering STARTTLS with the test certificate, on a port that implies nothing."""
+    import ssl
+    from aiosmtpd.controller import Controller
+    from tests.conftest import SmtpSink, free_port
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    sink, port = SmtpSink(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True)
+    controller.start()
+    for name, value in {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "EMAIL_TO": "me@closebell.test"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SMTP_SECURITY", raising=False)
+    yield sink
+    controller.stop()
+
+
+def test_email_upgrades_to_starttls_when_the_server_offers_it(tls_smtp, certificate, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))  # trust the test certificate
+    [result] = send(email_notifier.Notifier(SETTINGS), "", [alert()])
+    assert result.ok, result.error
+    assert len(tls_smtp.envelopes) == 1
+
+
+def test_email_reports_a_certificate_it_cannot_trust_as_a_tls_error(tls_smtp):
+    [result] = send(email_notifier.Notifier(SETTINGS), "", [alert()])
+    assert not result.ok and result.error.startswith("TLS error") and "CERTIFICATE_VERIFY_FAILED" in result.error
+    assert not tls_smtp.envelopes
+
+
+def test_email_refuses_to_send_in_clear_when_starttls_is_required_but_missing(smtp, monkeypatch):
+    monkeypatch.setenv("SMTP_SECURITY", "starttls")
+    [result] = send(email_notifier.Notifier(SETTINGS), "", [alert()])
+    assert not result.ok and result.permanent and "SMTP_SECURITY" in result.error
+    assert not smtp.envelopes
