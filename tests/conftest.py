@@ -21,6 +21,18 @@ def subprocess_env(**extra) -> dict:
     return env
 
 
+def sqlite_outbox_counts(path) -> dict:
+    """Outbox rows per status in a SQLite store another process is writing (read-only, WAL allows it)."""
+    import sqlite3
+    if not Path(path).exists():
+        return {}
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as conn:
+            return dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+    except sqlite3.Error:
+        return {}
+
+
 @pytest.fixture(scope="session")
 def httpserver_listen_address():
     return ("127.0.0.1", 0)

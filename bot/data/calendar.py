@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from importlib import metadata
 from zoneinfo import ZoneInfo
 
@@ -138,5 +138,3 @@ def last_closed_session(now: datetime) -> pd.Timestamp:
 def today_et(now: datetime | None = None) -> date:
     return (now or datetime.now(ET)).astimezone(ET).date()
 
-
-ONE_DAY = timedelta(days=1)

@@ -152,12 +152,3 @@ class Notifier:
                 await asyncio.sleep(self.pace)
             await bot.send_message(chat, piece, parse_mode=parse_mode, disable_web_page_preview=True)
 
-
-def check_setup() -> str:
-    """One call that proves the token works: the bot's username, or raises."""
-    async def me():
-        async with make_bot() as bot:
-            return bot.username
-    return asyncio.run(me())
-
-

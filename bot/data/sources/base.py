@@ -29,10 +29,6 @@ def observations(dates, values, release_dates=None) -> pd.DataFrame:
     return frame
 
 
-def empty() -> pd.DataFrame:
-    return observations([], [])
-
-
 def between(frame: pd.DataFrame, start: date | None, end: date | None) -> pd.DataFrame:
     if start is not None:
         frame = frame[frame.index >= pd.Timestamp(start)]
