@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 from _common import ROOT, data_dir, peak_rss_mb, timer
@@ -32,7 +33,7 @@ def daily_job(home: Path):
     arrivals = Arrivals(str(data_dir()))
     loaded = config.get()
     from bot.analysis import series_needed
-    arrivals.preload(store, loaded, series_needed(loaded.rules), __import__("datetime").date(2024, 7, 10))
+    arrivals.preload(store, loaded, series_needed(loaded.rules), date(2024, 7, 10))
     runtime = Runtime(store, config, arrivals, notifiers={"console": Notifier(stream=io.StringIO())})
     run_session(runtime, "2024-07-10")  # warm: imports, caches
     cpu = time.process_time()

@@ -8,17 +8,14 @@ from __future__ import annotations
 import sys
 import tempfile
 
-from _common import data_dir, peak_rss_mb, timer
+from _common import ROOT, data_dir, peak_rss_mb, timer
 
 from bot.data.fetch import update
 from bot.settings.load import load_series
 from bot.store import Store
 
-ROOT = data_dir().parents[1]
-
-
 def main(kind="sqlite"):
-    series = load_series(str(__import__("_common").ROOT / "config" / "series.yaml"))
+    series = load_series(str(ROOT / "config" / "series.yaml"))
     if kind == "sqlite":
         url = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     else:

@@ -55,7 +55,7 @@ def prepare(rules: list[Rule], series_defs, store=None, data_dir: str | None = N
     return Prepared(evaluate(rules, frame), observations)
 
 
-def latest_session_with_data(prepared: Prepared, rules: list[Rule], series_defs) -> pd.Timestamp:
+def latest_session_with_data(prepared: Prepared, rules: list[Rule]) -> pd.Timestamp:
     """The newest session on which any daily series the rules read has a real (not carried) value."""
     frame = prepared.frame
     best = None

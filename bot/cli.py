@@ -158,8 +158,8 @@ def main(argv=None) -> int:
     from bot import logs
     from bot.settings import env
     env.load_dotenv()
-    quiet = 0 if args.command == "run" else 1  # the daemon's log lines are its record of every step
-    logs.setup(["INFO", "WARNING", "INFO", "DEBUG"][min(args.verbose + quiet, 3)])
+    base = 1 if args.command == "run" else 0  # the daemon's log lines are its record of every step
+    logs.setup(["WARNING", "INFO", "DEBUG"][min(args.verbose + base, 2)])
     if args.config:
         import os
         os.environ["CLOSEBELL_CONFIG"] = args.config

@@ -16,14 +16,13 @@ from typing import Callable
 import pandas as pd
 
 from bot.errors import DataError
-
 from bot.notify.alert import Alert, clean_values
 from bot.notify.outbox import deliver, enqueue, now_utc
 
 log = logging.getLogger(__name__)
 
 
-def alerts_for(prepared, rules, session, late: bool = False, muted=(), skip=()) -> list[tuple[Alert, object]]:
+def alerts_for(prepared, session, late: bool = False, muted=(), skip=()) -> list[tuple[Alert, object]]:
     """(Alert, the rule's notify list) for every rule that fires on `session`, is not muted nor skipped."""
     ev = prepared.evaluation
     i = ev.frame.index_of(session)
@@ -58,18 +57,15 @@ def chart_renderer(prepared, rules, series_defs):
 
 def queue_session(store, prepared, rules, session, series_defs, settings, late=False, skip=()) -> int:
     """Store the session's alerts in the outbox (before any send). Returns rows newly queued."""
-    pairs = alerts_for(prepared, rules, session, late=late, muted=store.mutes(now_utc()), skip=skip)
+    pairs = alerts_for(prepared, session, late=late, muted=store.mutes(now_utc()), skip=skip)
     return enqueue(store, pairs, settings, chart_renderer(prepared, rules, series_defs))
 
 
-def send_check(prepared, rules, session, settings, store, series_defs=None):
+def send_check(prepared, rules, session, settings, store, series_defs):
     """`check --send`: queue what fires on `session`, then deliver everything due."""
-    if store is None:
+    if store is None:  # `check --data-dir` read CSV files; the outbox still lives in the store
         from bot.store import open_store
         store = open_store()
-    if series_defs is None:
-        from bot.settings.load import load_series
-        series_defs = load_series()
     queue_session(store, prepared, rules, session, series_defs, settings)
     return deliver(store, settings)
 

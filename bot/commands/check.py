@@ -11,7 +11,7 @@ def resolve_session(prepared, rules, series_defs, day):
     from bot.analysis import latest_session_with_data
     from bot.data import calendar
     if day is None:
-        return latest_session_with_data(prepared, rules, series_defs), None
+        return latest_session_with_data(prepared, rules), None
     session = calendar.session_on_or_before(day)
     if session.date() != day:
         return session, f"{day} is not a NYSE session; using the last session before it, {session.date()}"

@@ -83,7 +83,7 @@ def _rules(args, store, loaded, now):
 def _check(args, store, loaded, now):
     from bot.analysis import latest_session_with_data
     prepared = _prepared(store, loaded)
-    session = latest_session_with_data(prepared, loaded.rules, loaded.series)
+    session = latest_session_with_data(prepared, loaded.rules)
     ev = prepared.evaluation
     i = ev.frame.index_of(session)
     fired = ev.fired_on(i)
@@ -114,6 +114,7 @@ def _last(args, store, loaded, now):
 
 
 def _chart(args, store, loaded, now):
+    import pandas as pd
     from bot.data import calendar, load
     from bot.engine import frame as frames
     from bot.notify.charts import series_chart
@@ -130,17 +131,12 @@ def _chart(args, store, loaded, now):
                          f"Series: {', '.join(loaded.series)}")
     data = load.from_store(store, names)
     end = max(d.index.max() for d in data.values())
-    start = end - pd_offset(months)
+    start = end - pd.DateOffset(months=months)
     sessions = calendar.sessions(start, end)
     frame = frames.build(data, {n: loaded.series[n].frequency for n in names}, sessions)
     units = {n: loaded.series[n].units for n in names}
     png = series_chart(frame, names, units, [], f"{' vs '.join(names)}, {months} months")
     return Reply(f"{' vs '.join(names)}, last {months} months to {end:%Y-%m-%d}", photo=png)
-
-
-def pd_offset(months):
-    import pandas as pd
-    return pd.DateOffset(months=months)
 
 
 def _mute(args, store, loaded, now):

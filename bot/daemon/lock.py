@@ -64,9 +64,7 @@ class InstanceLock:
             self._conn = self.store.engine.connect()
         got = self._conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
         self._conn.commit()
-        if not got:
-            return False
-        return True
+        return bool(got)
 
     def alive(self) -> bool:
         """Still holding the lock (the PostgreSQL connection may have dropped)."""

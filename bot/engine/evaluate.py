@@ -16,7 +16,7 @@ import pandas as pd
 
 from bot.engine import expr as E
 from bot.engine.frame import MAX_CARRY, Frame
-from bot.engine.functions import FUNCTIONS, N, RULE, M, shift
+from bot.engine.functions import FUNCTIONS, M, N, RULE
 from bot.engine.messages import format_value
 from bot.engine.rules import Rule
 
@@ -175,5 +175,3 @@ def forward_return(frame: Frame, series: str, i: int, sessions: int) -> float:
         return float("nan")
     return float((values[j] / values[i] - 1.0) * 100.0)
 
-
-__all__ = ["evaluate", "Evaluation", "fire", "forward_return", "shift"]

@@ -40,9 +40,6 @@ class Frame:
     def __len__(self):
         return len(self.sessions)
 
-    def names(self):
-        return set(self.daily) | set(self.monthly)
-
     def series(self, name: str) -> np.ndarray:
         if name in self.daily:
             return self.daily[name]

@@ -69,16 +69,17 @@ class Defaults(_Strict):
     notify: list[Channel] | None = None
 
 
-class RulesFile(_Strict):
-    defaults: Defaults = Field(default_factory=Defaults)
-    rules: list[RuleSpec] = Field(description="The rules, evaluated after every close")
-
-
 class _Top(_Strict):
     """The file's top level, checked before each rule is checked on its own."""
 
     defaults: Defaults = Field(default_factory=Defaults)
     rules: list[Any]
+
+
+class RulesFile(_Top):
+    """The whole file as the JSON Schema describes it."""
+
+    rules: list[RuleSpec] = Field(description="The rules, evaluated after every close")
 
 
 def json_schema() -> dict:

@@ -208,7 +208,7 @@ class Store(OutboxStore):
             for step in range(current, schema.VERSION):
                 log.info("store: migrating schema %d -> %d", step, step + 1)
                 schema.MIGRATIONS[step](conn)
-                _set_meta(conn, "schema_version", str(step + 1), self.dialect)
+                _set_meta(conn, "schema_version", str(step + 1))
 
     def _insert(self, table):
         if self.dialect == "postgresql":
@@ -317,13 +317,11 @@ class Store(OutboxStore):
         from bot.data.load import known_by as public_by
         return {name: public_by(self._cache[name][1], known_by) for name in signatures if name in self._cache}
 
-    def _read_sql(self, series: list[str] | None = None, known_by: date | None = None) -> dict[str, pd.DataFrame]:
+    def _read_sql(self, series: list[str]) -> dict[str, pd.DataFrame]:
+        """Every stored row of `series` (the cache filters by date; see read_observations)."""
         query = sa.select(observations.c.series, observations.c.date, observations.c.value,
                           observations.c.release_date, observations.c.source)
-        if series is not None:
-            query = query.where(observations.c.series.in_(list(series)))
-        if known_by is not None:
-            query = query.where(sa.func.coalesce(observations.c.release_date, observations.c.date) <= known_by)
+        query = query.where(observations.c.series.in_(list(series)))
         query = query.order_by(observations.c.series, observations.c.date)
         with self.engine.connect() as conn:
             rows = [tuple(r) for r in conn.execute(query).all()]
@@ -360,7 +358,7 @@ class Store(OutboxStore):
             return {row.series: row._asdict() for row in conn.execute(query)}
 
 
-def _set_meta(conn, key, value, dialect):
+def _set_meta(conn, key, value):
     updated = conn.execute(meta.update().where(meta.c.key == key).values(value=value)).rowcount
     if not updated:
         conn.execute(meta.insert().values(key=key, value=value))

@@ -20,7 +20,6 @@ import pandas as pd
 
 from bot.data import http
 from bot.data.sources.base import BaseSource, between, complete_lines, observations
-from bot.errors import SourceError
 from bot.settings import env
 
 _MIN_INTERVAL = 0.5  # seconds between API requests
@@ -88,6 +87,3 @@ class Source(BaseSource):
             released = {pd.Timestamp(r["date"]): r.get("realtime_start") for r in first if r.get("date")}
             frame = observations(frame.index, frame["value"], [released.get(d) for d in frame.index])
         return between(frame, start, end)
-
-
-__all__ = ["Source", "SourceError"]
