@@ -227,3 +227,16 @@ def test_check_send_delivers_a_firing_with_its_chart_once_to_telegram_and_email(
     assert len(telegram.sent("sendPhoto")) == 2 and len(smtp.envelopes) == 1
     assert "delivery: 0 sent" in capsys.readouterr().err
 
+
+
+def test_without_a_default_every_configured_channel_gets_the_alert(store, telegram, smtp):
+    """A user who set TELEGRAM_* and SMTP_* gets alerts there without editing settings.yaml."""
+    enqueue(store, [(alert("a"), None), (alert("b"), ["email"])], settings())
+    channels = {(r.rule_id, r.channel) for r in store.outbox_rows(["pending"])}
+    assert channels == {("a", "console"), ("a", "telegram:1001"), ("a", "telegram:1002"), ("a", "email"),
+                        ("b", "email")}
+
+
+def test_without_a_default_and_nothing_configured_the_console_gets_the_alert(store):
+    enqueue(store, [(alert("a"), None)], settings())
+    assert [r.channel for r in store.outbox_rows(["pending"])] == ["console"]

@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 
 def test_the_shipped_settings_and_series_are_valid():
     settings = load_settings(ROOT / "config" / "settings.yaml")
-    assert settings.schedule.offset_minutes == 30 and settings.notify.default == ["console"]
+    assert settings.schedule.offset_minutes == 30 and settings.notify.default is None
     series = load_series(ROOT / "config" / "series.yaml")
     assert series["DGS10"].chain[0].source == "treasury" and series["DGS10"].chain[1].source == "fred"
     assert series["CPIAUCSL"].frequency == "monthly"

@@ -1,5 +1,10 @@
 """Which channels an alert goes to: the rule's `notify:`, else by severity, else the default.
 
+The default (no `notify.default` in settings.yaml) is every configured
+channel, console always: a user who sets TELEGRAM_BOT_TOKEN and
+TELEGRAM_CHAT_IDS gets alerts on the phone without also editing YAML. A
+rule's `notify:` narrows that.
+
 A channel that is asked for but not configured (no token in the environment)
 falls back to the console with a warning, so an alert is never silently lost.
 Telegram expands to one outbox row per chat, so a failure for one chat never
@@ -10,15 +15,25 @@ from __future__ import annotations
 
 import logging
 
-from bot.notify import configured, notifier_module
+from bot.notify import NOTIFIERS, configured, notifier_module
 
 log = logging.getLogger(__name__)
+
+
+def configured_channels() -> list[str]:
+    """Every channel whose settings are in the environment; the console always is."""
+    return [name for name in NOTIFIERS if name == "console" or configured(name)]
 
 
 def channels_for(notify, severity: str, settings) -> list[str]:
     if notify is not None:
         return list(notify)
-    return list(settings.notify.by_severity.get(severity) or settings.notify.default)
+    by_severity = settings.notify.by_severity.get(severity)
+    if by_severity:
+        return list(by_severity)
+    if settings.notify.default is not None:
+        return list(settings.notify.default)
+    return configured_channels()
 
 
 def destinations(channels: list[str]) -> list[str]:

@@ -103,8 +103,9 @@ class Schedule(Strict):
 
 
 class Notify(Strict):
-    default: list[Literal["console", "telegram", "email"]] = Field(
-        default_factory=lambda: ["console"], description="Channels for rules without `notify:`")
+    default: list[Literal["console", "telegram", "email"]] | None = Field(
+        None, description="Channels for rules without `notify:` (default: every configured channel, "
+                          "console always)")
     by_severity: dict[Literal["info", "warning", "critical"], list[Literal["console", "telegram", "email"]]] = \
         Field(default_factory=dict, description="Channels per severity, for rules without `notify:`")
     admin: Literal["console", "telegram", "email"] | None = Field(
