@@ -24,7 +24,10 @@ else
 	$(PY) -m bot run
 endif
 
+# The shipped rules are tested like code, on the real history beside the project.
+HISTORY ?= $(or $(CLOSEBELL_DATA_DIR),../shared/data)
 test: $(VENV)/.dev
+	$(PY) -m bot test-rules --data-dir $(HISTORY)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev

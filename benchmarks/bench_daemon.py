@@ -1,6 +1,10 @@
-"""The daemon's costs: one daily job with a warm store, a year of replay, an idle `run`'s memory.
+"""The daemon's costs: one daily job with a warm store (CPU and wall, in process).
 
-    python benchmarks/bench_daemon.py [--idle-seconds 60]
+    python benchmarks/bench_daemon.py                      # the daily job
+    python benchmarks/bench_daemon.py --all [--idle-seconds 60]   # also a year of replay and an idle `run`
+
+The replay and the idle daemon's memory are rows of benchmarks/run.py (as ratios to the import floor, and
+VmRSS after catch-up); `--all` keeps the longer standalone versions here (idle RSS sampled every second).
 """
 
 from __future__ import annotations
@@ -22,23 +26,23 @@ def daily_job(home: Path):
     """CPU time of the job for one session, the store already holding all history before it."""
     os.environ["CLOSEBELL_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
-    from bot.daemon.live_rules import LiveConfig
-    from bot.daemon.replay import Arrivals
-    from bot.pipeline import Runtime, run_session
-    from bot.notify.console import Notifier
-    from bot.store import Store
     import io
+    from bot.app import App
+    from bot.app.evaluation import series_needed
+    from bot.daemon.replay import Arrivals
+    from bot.notify.console import Notifier
+    from bot.settings.live import LiveConfig
+    from bot.store import Store
     store = Store(f"sqlite:///{home / 'job.db'}")
     config = LiveConfig(ROOT / "config" / "rules.yaml", ROOT / "config")
     arrivals = Arrivals(str(data_dir()))
     loaded = config.get()
-    from bot.analysis import series_needed
     arrivals.preload(store, loaded, series_needed(loaded.rules), date(2024, 7, 10))
-    runtime = Runtime(store, config, arrivals, notifiers={"console": Notifier(stream=io.StringIO())})
-    run_session(runtime, "2024-07-10")  # warm: imports, caches
+    app = App(config, store=store, fetcher=arrivals, notifiers={"console": Notifier(stream=io.StringIO())})
+    app.run_session("2024-07-10")  # warm: imports, caches
     cpu = time.process_time()
     with timer() as wall:
-        outcome = run_session(runtime, "2024-07-11")
+        outcome = app.run_session("2024-07-11")
     cpu = time.process_time() - cpu
     print(f"daemon: one daily job (2024-07-11, warm store): {cpu * 1000:.0f} ms CPU, {wall.seconds * 1000:.0f} ms "
           f"wall; {outcome.line()}")
@@ -79,12 +83,14 @@ def idle_run(home: Path, seconds: int):
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--all", action="store_true", help="also replay 2024 and sample an idle `run`")
     parser.add_argument("--idle-seconds", type=int, default=60)
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="closebell-bench-"))
     try:
-        replay_year(base / "replay")
-        idle_run(base / "idle", args.idle_seconds)
+        if args.all:
+            replay_year(base / "replay")
+            idle_run(base / "idle", args.idle_seconds)
         daily_job(base / "job")
         print(f"daemon: benchmark process peak RSS {peak_rss_mb():.0f} MB")
     finally:

@@ -73,8 +73,8 @@ def telegram_path(base: Path):
 
 
 def charts():
-    from bot.analysis import prepare
-    from bot.engine.rules import load_rules
+    from bot.app.evaluation import prepare
+    from bot.settings.rules_file import load_rules
     from bot.notify.charts import alert_chart
     from bot.settings.load import load_series
     series = load_series(ROOT / "config" / "series.yaml")
@@ -91,9 +91,9 @@ def charts():
 
 
 def main():
-    base = Path(tempfile.mkdtemp(prefix="closebell-delivery-"))
-    email_path(base)
-    telegram_path(base)
+    with tempfile.TemporaryDirectory(prefix="closebell-delivery-") as tmp:
+        email_path(Path(tmp))
+        telegram_path(Path(tmp))
     charts()
     print(f"delivery: peak RSS {peak_rss_mb():.0f} MB")
 

@@ -9,11 +9,11 @@ import itertools
 
 from _common import ROOT, data_dir, peak_rss_mb, timer
 
-from bot.analysis import prepare, series_needed
+from bot.app.evaluation import prepare, series_needed
 from bot.data import load
 from bot.engine import frame as frames
 from bot.engine.evaluate import evaluate
-from bot.engine.rules import loads_rules
+from bot.settings.rules_file import loads_rules
 from bot.settings.load import load_series
 
 TEMPLATES = [

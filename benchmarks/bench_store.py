@@ -15,9 +15,14 @@ from bot.settings.load import load_series
 from bot.store import Store
 
 def main(kind="sqlite"):
+    with tempfile.TemporaryDirectory(prefix="closebell-store-") as tmp:
+        measure(kind, tmp)
+
+
+def measure(kind, tmp):
     series = load_series(str(ROOT / "config" / "series.yaml"))
     if kind == "sqlite":
-        url = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+        url = f"sqlite:///{tmp}/bench.db"
     else:
         import os
         import sqlalchemy as sa
@@ -38,6 +43,7 @@ def main(kind="sqlite"):
     print(f"store[{kind}] full history: {rows:,} rows in {full.seconds:.2f}s ({rows / full.seconds:,.0f} rows/s)")
     print(f"store[{kind}] incremental no-op update: {noop.seconds:.3f}s")
     print(f"store[{kind}] peak RSS: {peak_rss_mb():.0f} MB")
+    store.close()
 
 
 if __name__ == "__main__":

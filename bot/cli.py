@@ -31,7 +31,13 @@ def _rules(p):
 
 
 def _json(p):
-    p.add_argument("--json", action="store_true", help="print JSON only (nothing else on stdout)")
+    p.add_argument("--json", action="store_true", help="print JSON only (nothing else on stdout); compact")
+    p.add_argument("--pretty", action="store_true", help="with --json: indent it for reading")
+
+
+def _window(p, what="reported"):
+    p.add_argument("--from", dest="from_", metavar="D", help=f"first day {what} (default: all data)")
+    p.add_argument("--to", metavar="D", help=f"last day {what} (default: the latest data)")
 
 
 @command("fetch", "fetch series into the local store",
@@ -45,11 +51,14 @@ def _fetch_args(p):
     _data_dir(p)
 
 
-@command("validate", "check the rules file and report every problem at file:line:col",
-         "python -m bot validate\n  python -m bot validate --rules my-rules.yaml",
+@command("validate", "check the rules file (and its tests file) and report every problem at file:line:col",
+         "python -m bot validate\n  python -m bot validate --rules my-rules.yaml --data-dir ../shared/data",
          "bot.commands.validate:run")
 def _validate_args(p):
     _rules(p)
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="also warn about rules that never fired, or thresholds never reached, over this history "
+                        "(default: the stored history, when there is one)")
 
 
 @command("check", "evaluate every rule as of one session and print what fires",
@@ -72,12 +81,52 @@ def _check_args(p):
          "  python -m bot backtest --data-dir ../shared/data --json --plot fires.png",
          "bot.commands.backtest:run")
 def _backtest_args(p):
-    p.add_argument("--from", dest="from_", metavar="D", help="first day reported (default: all data)")
-    p.add_argument("--to", metavar="D", help="last day reported (default: the latest data)")
+    _window(p)
     _rules(p)
     _data_dir(p)
     _json(p)
+    p.add_argument("--all", action="store_true", help="list every firing with its message (default: the last 5)")
     p.add_argument("--plot", metavar="FILE.png", help="draw each rule's series with its firings marked")
+
+
+@command("explain", "why a rule fired or stayed quiet on a session: every sub-condition with value and margin",
+         "python -m bot explain small-cap-trap --date 2024-07-16 --data-dir ../shared/data\n"
+         "  python -m bot explain risk-off-pivot --json",
+         "bot.commands.explain:run")
+def _explain_args(p):
+    p.add_argument("rule", metavar="RULE", help="the rule's id")
+    p.add_argument("--date", metavar="D", help="session to explain (default: the latest session with data)")
+    _rules(p)
+    _data_dir(p)
+    _json(p)
+
+
+@command("sweep", "a rule's firings for each value of a parameter: pick a threshold before committing it",
+         "python -m bot sweep small-cap-trap rally=2:6:0.5 --data-dir ../shared/data\n"
+         "  python -m bot sweep small-cap-trap rally=3,4,5 rise=0,0.1 --holdout 2020-01-01 --plot sweep.png",
+         "bot.commands.sweep:run")
+def _sweep_args(p):
+    p.add_argument("rule", metavar="RULE", help="the rule's id (its `params:` name what can be swept)")
+    p.add_argument("values", nargs="+", metavar="NAME=VALUES",
+                   help="NAME=V1,V2,... or NAME=START:STOP:STEP (stop included); two names give a grid")
+    _window(p, "counted")
+    p.add_argument("--holdout", metavar="D", help="also show each row's figures before and after this date")
+    _rules(p)
+    _data_dir(p)
+    _json(p)
+    p.add_argument("--plot", metavar="FILE.png", help="draw firings per year against the value")
+
+
+@command("test-rules", "check the rules against real days: the expectations in rules.test.yaml",
+         "python -m bot test-rules --data-dir ../shared/data\n"
+         "  python -m bot test-rules --tests my-rules.test.yaml --rules my-rules.yaml",
+         "bot.commands.test_rules:run")
+def _test_rules_args(p):
+    _rules(p)
+    p.add_argument("--tests", metavar="PATH", help="tests file (default: rules.test.yaml beside the rules)")
+    _window(p, "checked")
+    _data_dir(p)
+    _json(p)
 
 
 @command("schema", "print the JSON Schema of the rules file (for YAML language servers)",
@@ -125,11 +174,45 @@ def _replay_args(p):
     p.add_argument("--fresh", action="store_true", help="forget a previous replay instead of resuming it")
 
 
+@command("sources", "try every series' primary and fallback source now: rows, last date, latency, agreement",
+         "python -m bot sources\n  python -m bot sources --series IWM DGS10 --sessions 20",
+         "bot.commands.sources:run")
+def _sources_args(p):
+    p.add_argument("--series", nargs="+", metavar="NAME", help="only these series (default: all)")
+    p.add_argument("--sessions", type=int, default=10, metavar="N", help="how many recent sessions (default: 10)")
+    _json(p)
+
+
 @command("status", "last run, next run, data freshness per series, pending and failed deliveries",
          "python -m bot status",
          "bot.commands.status:run")
 def _status_args(p):
     _rules(p)
+
+
+@command("init", "write a starter configuration (rules, series, settings, .env template) into a directory",
+         "python -m bot init                 # into your config directory, found later without flags\n"
+         "  python -m bot init ./mybot        # then: python -m bot --config ./mybot validate",
+         "bot.commands.init:run")
+def _init_args(p):
+    p.add_argument("dir", nargs="?", metavar="DIR",
+                   help="where to write (default: your config directory, e.g. ~/.config/closebell); "
+                        "existing files are kept")
+
+
+@command("telegram-setup", "find your Telegram chat id: say hello to the bot, get TELEGRAM_CHAT_IDS",
+         "python -m bot telegram-setup            # prints the chat ids that write to the bot\n"
+         "  python -m bot telegram-setup --write    # and writes TELEGRAM_CHAT_IDS=... into .env",
+         "bot.commands.telegram_setup:run")
+def _telegram_setup_args(p):
+    p.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                   help="seconds to wait for a message to the bot (default: 120)")
+    p.add_argument("--write", action="store_true",
+                   help="create or update the TELEGRAM_CHAT_IDS line in .env (nothing else in it changes)")
+    p.add_argument("--env-file", metavar="PATH",
+                   help="the file --write updates (default: ./.env, or CONFIG/.env when only that exists)")
+    p.add_argument("--delete-webhook", action="store_true",
+                   help="remove a webhook set on the bot first (getUpdates cannot be used while one is set)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,12 +246,21 @@ def main(argv=None) -> int:
     if args.config:
         import os
         os.environ["CLOSEBELL_CONFIG"] = args.config
+    from bot.settings.load import config_dir
+    env.load_dotenv(config_dir() / ".env")  # where `init` writes it; ./.env (read above) wins
     module_name, _, function = COMMANDS[args.command][3].partition(":")
     from bot.errors import ClosebellError, ConfigError
     try:
         import importlib
         handler = getattr(importlib.import_module(module_name), function)
-        return handler(args) or 0
+        code = handler(args) or 0
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # `python -m bot backtest | head`: the reader has all it wanted; end quietly, like cat(1)
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

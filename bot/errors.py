@@ -24,6 +24,18 @@ class ConfigError(ClosebellError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class UsageError(ClosebellError):
+    """The command was asked wrongly: a bad date, an unknown rule, series or channel."""
+
+    exit_code = 2
+
+
+class RulesTestFailed(ClosebellError):
+    """`test-rules`: an expectation about the rules did not hold (each one is printed before this)."""
+
+    exit_code = 1
+
+
 class SourceError(ClosebellError):
     """A data source failed or answered with something that is not data."""
 

@@ -43,7 +43,8 @@ def _isolated_home(tmp_path, monkeypatch):
     """Every test gets its own state directory, and reads the shipped config unless it says otherwise."""
     monkeypatch.setenv("CLOSEBELL_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CLOSEBELL_CONFIG", str(ROOT / "config"))
-    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_IDS", "SMTP_HOST", "EMAIL_TO", "DATABASE_URL"):
+    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_IDS", "SMTP_HOST", "EMAIL_TO", "DATABASE_URL", "APPRISE_URLS",
+                 "HEARTBEAT_URL"):
         monkeypatch.delenv(name, raising=False)
 
 

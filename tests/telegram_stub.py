@@ -2,8 +2,11 @@
 
 It records every request (method, token, fields, uploaded files) and answers
 like the real API, or with a scripted failure: 429 with retry_after, 400 (bad
-HTML, chat not found), 401 (bad token), 5xx. It can also queue updates for
-getUpdates, so Telegram commands can be tested end to end.
+HTML, chat not found), 401 (bad token), 409 (a webhook is set), 5xx. It can also
+queue updates for getUpdates (commands, plain messages from private chats and
+groups, button presses), so Telegram commands, buttons and `telegram-setup`
+can be tested end to end. With `long_poll = True`, getUpdates waits up to its
+`timeout` for an update, as the real API does.
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ class TelegramStub:
         self.lock = threading.Lock()
         self.message_id = 0
         self.known_chats: set[str] | None = None  # None: every chat exists
+        self.delays: dict[str, list[float]] = {}  # method -> seconds to hold the answer, used in turn
+        self.released = threading.Event()  # set: every held answer goes now (and later ones are not held)
+        self.long_poll = False  # True: getUpdates waits up to `timeout` seconds for an update
+        self.webhook: str | None = None  # a webhook URL set on the bot: getUpdates answers 409 until deleteWebhook
+        self.arrived = threading.Condition(self.lock)
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -63,11 +71,19 @@ class TelegramStub:
         return self
 
     def stop(self):
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 
     def fail(self, method: str, status: int, description: str, **parameters):
         self.failures.setdefault(method, []).append((status, description, parameters))
+
+    def delay(self, method: str, seconds: float):
+        """Hold the answer to the next call of `method` (recorded on arrival) for `seconds`, or until release()."""
+        self.delays.setdefault(method, []).append(seconds)
+
+    def release(self):
+        self.released.set()
 
     def sent(self, method=None) -> list[Call]:
         with self.lock:
@@ -84,6 +100,35 @@ class TelegramStub:
                 "chat": {"id": chat_id, "type": "private"},
                 "from": {"id": chat_id, "is_bot": False, "first_name": "User"},
                 "entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]}})
+            self.arrived.notify_all()
+
+    def push_message(self, chat_id: int, text: str = "hello", chat_type: str = "private", title: str | None = None,
+                     username: str | None = "someone", from_id: int | None = None):
+        """A plain message, from a private chat (with `username`) or a group (with `title`)."""
+        chat = {"id": chat_id, "type": chat_type}
+        if title:
+            chat["title"] = title
+        if chat_type == "private":
+            chat["first_name"] = "User"
+            if username:
+                chat["username"] = username
+        with self.lock:
+            update_id = len(self.updates) + 1
+            self.updates.append({"update_id": update_id, "message": {
+                "message_id": 1000 + update_id, "date": int(time.time()), "text": text, "chat": chat,
+                "from": {"id": from_id or abs(chat_id), "is_bot": False, "first_name": "User"}}})
+            self.arrived.notify_all()
+
+    def push_callback(self, chat_id: int, data: str, message_id: int = 1, from_id: int | None = None):
+        """A button press on message `message_id` in chat `chat_id`, carrying `data`."""
+        with self.lock:
+            update_id = len(self.updates) + 1
+            self.updates.append({"update_id": update_id, "callback_query": {
+                "id": f"cq{update_id}", "chat_instance": f"ci{chat_id}", "data": data,
+                "from": {"id": from_id or chat_id, "is_bot": False, "first_name": "User"},
+                "message": {"message_id": message_id, "date": int(time.time()), "text": "alert",
+                            "chat": {"id": chat_id, "type": "private"}}}})
+            self.arrived.notify_all()
 
     # -- the API ---------------------------------------------------------------------------
 
@@ -98,8 +143,17 @@ class TelegramStub:
             self.calls.append(Call(method, token, fields, files, time.time()))
             scripted = self.failures.get(method)
             failure = scripted.pop(0) if scripted else None
+            delays = self.delays.get(method)
+            delay = delays.pop(0) if delays else 0
+        if delay:
+            self.released.wait(delay)
         if token != self.token:
             return self._reply(handler, 401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+        if method == "deleteWebhook":
+            self.webhook = None
+        if method == "getUpdates" and self.webhook and not failure:
+            failure = (409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook "
+                            "to delete the webhook first", {})
         if failure:
             status, description, parameters = failure
             body = {"ok": False, "error_code": status, "description": description}
@@ -117,7 +171,9 @@ class TelegramStub:
             return BOT
         if method == "getUpdates":
             offset = int(fields.get("offset") or 0)
+            wait = float(fields.get("timeout") or 0) if self.long_poll else 0.0
             with self.lock:
+                self.arrived.wait_for(lambda: any(u["update_id"] >= offset for u in self.updates), timeout=wait)
                 return [u for u in self.updates if u["update_id"] >= offset]
         if method in ("sendMessage", "sendPhoto"):
             with self.lock:
@@ -146,8 +202,7 @@ class TelegramStub:
                 if part.get_filename():
                     files[name] = part.get_payload(decode=True)
                 else:
-                    fields[name] = part.get_content().strip() if part.get_content_type().startswith("text") \
-                        else part.get_payload(decode=True).decode()
+                    fields[name] = part.get_payload(decode=True).decode("utf-8").strip()
             return fields, files
         if ctype.startswith("application/json"):
             return json.loads(body or b"{}"), {}

@@ -9,8 +9,8 @@ import sys
 import pandas as pd
 import pytest
 
-from bot.analysis import prepare
-from bot.engine.rules import load_rules
+from bot.app.evaluation import prepare
+from bot.settings.rules_file import load_rules
 from bot.settings.load import load_series
 from tests.conftest import ROOT, subprocess_env
 
@@ -43,12 +43,23 @@ def test_known_values_of_2024_07_11_match_the_data_readme(shipped):
     assert ev.frame.daily["DGS10"][i] == 4.20 and ev.frame.daily["DGS10"][i - 1] == 4.28
 
 
-def test_each_shipped_rule_fires_a_handful_of_days_a_year_at_most(shipped):
+def test_each_shipped_rule_fires_since_2008_and_at_most_six_times_a_year_on_average(shipped):
     _, rules, prepared = shipped
+    sessions = prepared.frame.sessions
+    years = (sessions[-1] - pd.Timestamp("2008-01-01")).days / 365.25
     for rule in rules:
-        fires = prepared.evaluation.fire_dates(rule.id)
+        fires = prepared.evaluation.fire_dates(rule.id, "2008-01-01")
         per_year = pd.Series(1, index=fires).groupby(fires.year).sum()
+        assert 1 <= len(fires) <= 6 * years, (rule.id, per_year.to_dict())
         assert per_year.max() <= 8, (rule.id, per_year.to_dict())
+
+
+def test_the_shipped_pack_catches_its_seed_episode(shipped):
+    # soft June CPI on 2024-07-11, small caps run while the 10y yield stops falling, then the 08-02 sell-off
+    ev = shipped[2].evaluation
+    assert len(ev.fire_dates("small-cap-trap", "2024-07-15", "2024-07-19")) >= 1
+    assert len(ev.fire_dates("small-cap-trap", "2024-06-01", "2024-07-12")) == 0
+    assert len(ev.fire_dates("risk-off-pivot", "2024-07-24", "2024-08-07")) >= 1
 
 
 def test_check_for_a_day_equals_the_backtest_answer_for_that_day(shipped, data_dir):

@@ -14,15 +14,15 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from bot.daemon.live_rules import LiveConfig
-from bot.daemon.lock import InstanceLock
+from bot.app import App
+from bot.clock import ET, SimulatedClock
 from bot.daemon.replay import Arrivals
 from bot.daemon.runner import Daemon
-from bot.data.calendar import ET
 from bot.errors import StoreError
 from bot.notify.console import Notifier as Console
-from bot.pipeline import Runtime
+from bot.settings.live import LiveConfig
 from bot.store import Store
+from bot.store.lock import InstanceLock
 from tests.conftest import ROOT, sqlite_outbox_counts, subprocess_env
 
 
@@ -37,18 +37,16 @@ def config_dir(tmp_path):
 
 
 class Harness:
-    """A daemon on a chosen clock, its data arriving from the shipped history, its console captured."""
+    """A daemon on a simulated clock, its data arriving from the shipped history, its console captured."""
 
     def __init__(self, store, config_dir, data_dir, now, fetch=None):
         self.out = io.StringIO()
         self.config = LiveConfig(config_dir / "rules.yaml", config_dir)
         self.store = store
-        from bot.notify.outbox import admin_notice
-        self.config.on_problem = lambda key, text: admin_notice(store, self.config.current.settings, key, text)
-        self.runtime = Runtime(store, self.config, fetch or Arrivals(str(data_dir)),
-                               notifiers={"console": Console(stream=self.out)})
-        self.clock = [now]
-        self.daemon = Daemon(self.runtime, InstanceLock(store), now=lambda: self.clock[0])
+        self.clock = SimulatedClock(now)
+        self.app = App(self.config, clock=self.clock, store=store, fetcher=fetch or Arrivals(str(data_dir)),
+                       notifiers={"console": Console(stream=self.out)})
+        self.daemon = Daemon(self.app, InstanceLock(store))
 
     def lines(self):
         return [line for line in self.out.getvalue().splitlines() if line]
@@ -80,7 +78,7 @@ class LateData:
     def __init__(self, data_dir):
         self.arrivals = Arrivals(str(data_dir))
 
-    def __call__(self, store, loaded, names, session):
+    def __call__(self, store, loaded, names, session, today=None):
         return self.arrivals(store, loaded, names, pd.Timestamp(session) - pd.Timedelta(days=1))
 
 
@@ -90,7 +88,7 @@ def test_missing_data_waits_then_at_the_deadline_skips_stale_rules_and_says_so_o
     outcome = harness.daemon.process(pd.Timestamp("2024-07-11"))
     assert outcome.status == "waiting" and "IWM" in outcome.missing
     assert not harness.lines()
-    harness.clock[0] = evening.replace(hour=20)
+    harness.clock.set(evening.replace(hour=20))
     outcome = harness.daemon.process(pd.Timestamp("2024-07-11"))
     assert outcome.status == "done"
     assert "soft-cpi-rotation" in outcome.skipped
@@ -107,8 +105,7 @@ def test_an_invalid_rules_edit_keeps_the_last_good_rules_and_reports_once(store,
     rules.write_text(rules.read_text().replace("mom_pct(CPIAUCSL) <= 0.1", "mom_pct(CPIAUSCL) <= 0.1"))
     assert harness.config.get().rules == good
     assert harness.config.get().rules == good
-    from bot.notify.outbox import deliver
-    deliver(store, harness.config.get().settings, notifiers=harness.runtime.notifiers)
+    harness.app.deliver_due()
     notices = [line for line in harness.lines() if "notice:config" in line]
     assert len(notices) == 1
     assert "rules.yaml:" in harness.out.getvalue() and "unknown series 'CPIAUSCL'" in harness.out.getvalue()
@@ -129,7 +126,7 @@ def test_a_second_instance_on_the_same_sqlite_store_is_refused_with_a_clear_mess
 def test_a_crashed_instance_does_not_leave_the_lock_stuck(tmp_path):
     home = tmp_path / "home"
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import time; from bot.store import open_store; from bot.daemon.lock import InstanceLock\n"
+        "import time; from bot.store import open_store; from bot.store.lock import InstanceLock\n"
         "lock = InstanceLock(open_store()); lock.acquire(); print('locked', flush=True); time.sleep(60)")],
         env=subprocess_env(CLOSEBELL_HOME=home), cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"

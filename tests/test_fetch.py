@@ -102,8 +102,92 @@ def test_fetch_without_network_names_the_source_that_failed(tmp_path):
     cfg.mkdir()
     (cfg / "series.yaml").write_text("series:\n  DGS10: {source: fred, units: percent}\n")
     (cfg / "settings.yaml").write_text("sources:\n  fred: {base_url: 'http://127.0.0.1:9', timeout: 2}\n")
+    (cfg / "rules.yaml").write_text("rules: []\n")
     proc = subprocess.run([sys.executable, "-m", "bot", "--config", str(cfg), "fetch"], capture_output=True,
                           text=True, env=subprocess_env(), cwd=ROOT, timeout=60)
     assert proc.returncode == 3
     assert "DGS10: FAILED: fred (http://127.0.0.1:9/graph/fredgraph.csv" in proc.stderr
     assert "cannot connect" in proc.stderr
+
+
+# -- no network: one probe, then every remaining source skipped -----------------------------------------
+
+def dead_url():
+    from tests.test_sources import dead_port
+    return f"http://127.0.0.1:{dead_port()}"
+
+
+class CountingProbe:
+    """The real TCP probe, counted."""
+
+    def __init__(self):
+        self.asked = []
+
+    def __call__(self, host, port):
+        from bot.data.fetch import tcp_probe
+        self.asked.append((host, port))
+        return tcp_probe(host, port)
+
+
+NO_NETWORK_SERIES = {
+    "DGS10": DGS10,
+    "DGS2": SeriesDef(name="DGS2", units="percent", source="treasury", symbol="2 Yr",
+                      fallback={"source": "fred", "symbol": "DGS2"}),
+    "IWM": SeriesDef(name="IWM", source="yahoo", fallback={"source": "nasdaq", "symbol": "IWM"}),
+    "CPIAUCSL": SeriesDef(name="CPIAUCSL", frequency="monthly", units="index", source="fred",
+                          fallback={"source": "bls", "symbol": "CUSR0000SA0"}),
+}
+
+
+def test_without_network_one_probe_then_every_series_fails_at_once(store):
+    urls = {name: dead_url() for name in ("treasury", "fred", "nasdaq", "bls")}
+    settings = Settings(sources={name: SourceSettings(base_url=url) for name, url in urls.items()})
+    probe = CountingProbe()
+    results = update(store, NO_NETWORK_SERIES, settings, today=date(2024, 7, 15), probe=probe)
+    treasury = f"treasury ({urls['treasury']}/resource-center/data-chart-center/interest-rates/" \
+               f"daily-treasury-rates.csv/2009/all?type=daily_treasury_yield_curve&field_tdr_date_value=2009&page" \
+               f"&_format=csv): cannot connect (connection refused)"
+    fred_host = urls["fred"].removeprefix("http://")
+    down = f"network unreachable ({treasury}; {fred_host}: connection refused too)"
+    assert probe.asked == [("127.0.0.1", int(fred_host.split(":")[1]))]
+    assert [r.errors for r in results] == [
+        [treasury, f"fred: {down}; not tried"],
+        [f"treasury: {down}; not tried", f"fred: {down}; not tried"],
+        [f"yahoo: {down}; not tried", f"nasdaq: {down}; not tried"],
+        [f"fred: {down}; not tried", f"bls: {down}; not tried"],
+    ]
+    assert not any(r.ok for r in results) and store.count_observations() == {}
+    assert store.last_fetches()["IWM"]["message"] == f"nasdaq: {down}; not tried"
+
+
+def test_one_dead_host_is_skipped_while_the_network_is_up(httpserver, store):
+    url = httpserver.url_for("").rstrip("/")
+    httpserver.expect_request("/graph/fredgraph.csv").respond_with_data(FRED_CSV)
+    settings = Settings(sources={"treasury": SourceSettings(base_url=dead_url()),
+                                 "fred": SourceSettings(base_url=url)})
+    probe = CountingProbe()
+    series = {"DGS10": DGS10, "DGS2": NO_NETWORK_SERIES["DGS2"]}
+    first, second = update(store, series, settings, since=date(2024, 7, 1), today=date(2024, 7, 15), probe=probe)
+    assert probe.asked == [("127.0.0.1", httpserver.port)]  # the probe reached the fred stand-in: network up
+    assert (first.ok, first.source) == (True, "fred") and "cannot connect (connection refused)" in first.errors[0]
+    assert (second.ok, second.source) == (True, "fred")
+    assert second.errors == [f"treasury: host unreachable ({first.errors[0]}); not tried"]
+
+
+def test_an_update_starts_no_series_once_its_budget_is_spent(httpserver, store):
+    httpserver.expect_request("/graph/fredgraph.csv").respond_with_data(FRED_CSV)
+    ticks = iter([0.0, 1.0, 31.0])  # started, before DGS10, before DGS2
+
+    series = {"DGS10": SeriesDef(name="DGS10", units="percent", source="fred"),
+              "DGS2": SeriesDef(name="DGS2", units="percent", source="fred")}
+    first, second = update(store, series, settings_for(httpserver), since=date(2024, 7, 1), today=date(2024, 7, 15),
+                           budget_seconds=30, timer=lambda: next(ticks))
+    assert first.ok
+    assert (second.ok, second.errors) == (False, ["not tried: this fetch's time budget of 30s was spent"])
+
+
+def test_a_failed_line_says_a_shared_skip_reason_once():
+    from bot.data.fetch import FetchResult
+    down = "network unreachable (treasury: cannot connect (connection refused))"
+    result = FetchResult("DGS2", ok=False, errors=[f"treasury: {down}; not tried", f"fred: {down}; not tried"])
+    assert result.line() == f"DGS2: FAILED: treasury and fred: {down}; not tried"

@@ -226,8 +226,8 @@ def test_notify_test_names_the_exact_failure_and_exits_5(telegram, capsys, monke
 
 
 def test_an_alert_chart_is_a_small_png_legible_on_a_phone(data_dir):
-    from bot.analysis import prepare
-    from bot.engine.rules import load_rules
+    from bot.app.evaluation import prepare
+    from bot.settings.rules_file import load_rules
     from bot.notify.charts import alert_chart
     from bot.settings.load import load_series
     from tests.conftest import ROOT
@@ -304,3 +304,153 @@ def test_email_refuses_to_send_in_clear_when_starttls_is_required_but_missing(sm
     [result] = send(email_notifier.Notifier(SETTINGS), "", [alert()])
     assert not result.ok and result.permanent and "SMTP_SECURITY" in result.error
     assert not smtp.envelopes
+
+
+# -- buttons --------------------------------------------------------------------------------
+
+def keyboard_of(call) -> list[list[dict]]:
+    import json
+    return json.loads(call.fields["reply_markup"])["inline_keyboard"]
+
+
+def test_every_telegram_alert_carries_mute_and_why_buttons_that_parse_back(telegram):
+    from bot.notify.buttons import parse_callback
+    [result] = send(telegram_notifier.Notifier(SETTINGS), "1001", [alert()])
+    assert result.ok
+    [row] = keyboard_of(telegram.sent("sendMessage")[0])
+    assert [b["text"] for b in row] == ["🔕 Mute 1 day", "🔕 Mute 1 week", "❓ Why?"]
+    actions = [parse_callback(b["callback_data"], ["small-cap-trap", "other"]) for b in row]
+    assert [(a.kind, a.rule_id, a.session, a.duration and a.duration.days) for a in actions] == [
+        ("mute", "small-cap-trap", date(2024, 7, 11), 1), ("mute", "small-cap-trap", date(2024, 7, 11), 7),
+        ("why", "small-cap-trap", date(2024, 7, 11), None)]
+
+
+def test_the_buttons_go_on_the_message_that_carries_the_text(telegram):
+    long = alert(text="word " * 400)
+    send(telegram_notifier.Notifier(SETTINGS), "1001", [long], {0: PNG})
+    photo, message = telegram.messages()
+    assert "reply_markup" not in photo.fields and len(keyboard_of(message)[0]) == 3
+
+
+def test_a_notice_gets_no_buttons(telegram):
+    notice = Alert(rule_id="notice:late-data", session=date(2024, 7, 11), severity="warning",
+                   title="Closebell notice", text="DGS10 is late", kind="notice")
+    send(telegram_notifier.Notifier(SETTINGS), "1001", [notice])
+    assert "reply_markup" not in telegram.sent("sendMessage")[0].fields
+
+
+def test_callback_data_fits_telegrams_64_bytes_even_for_a_64_character_rule_id():
+    from bot.notify.buttons import callback_data, parse_callback
+    long_id = "a-very-long-rule-id-" + "x" * 40 + "-end"
+    twin = long_id[:-4] + "-two"  # same first 60 characters
+    assert len(long_id) == 64
+    data = callback_data("m1w", long_id, date(2024, 7, 11), secret="tok")
+    assert len(data.encode()) <= 64
+    action = parse_callback(data, [twin, long_id], secret="tok")
+    assert action.rule_id == long_id and action.duration.days == 7
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda d: d.replace("small-cap-trap", "soft-cpi-rotation"),  # another rule, same signature
+    lambda d: d.replace("m1d", "m1w"),  # a longer mute than the button offered
+    lambda d: d.replace("20240711", "20240712"),
+    lambda d: d.replace("v1|", "v9|"),  # an unknown version
+    lambda d: d + "x" * 64,  # longer than Telegram allows
+    lambda d: "mute small-cap-trap",
+])
+def test_a_forged_callback_parses_to_nothing(tamper):
+    from bot.notify.buttons import callback_data, parse_callback
+    data = callback_data("m1d", "small-cap-trap", date(2024, 7, 11), secret="tok")
+    assert parse_callback(data, ["small-cap-trap", "soft-cpi-rotation"], secret="tok") is not None
+    assert parse_callback(tamper(data), ["small-cap-trap", "soft-cpi-rotation"], secret="tok") is None
+
+
+def test_a_stale_callback_parses_to_nothing():
+    from bot.notify.buttons import callback_data, parse_callback
+    data = callback_data("why", "small-cap-trap", date(2024, 7, 11), secret="tok")
+    assert parse_callback(data, ["soft-cpi-rotation"], secret="tok") is None  # the rule is gone
+    assert parse_callback(data, ["small-cap-trap"], secret="new-token") is None  # made under another token
+
+
+# -- grouping -------------------------------------------------------------------------------
+
+def burst(n):
+    severities = ["warning", "info", "critical", "warning", "info", "warning"]
+    return [alert(f"rule-{k}", severities[k % len(severities)], f"Title {k}") for k in range(n)]
+
+
+def test_more_than_three_alerts_to_one_chat_go_as_one_grouped_message_most_severe_first(telegram):
+    alerts = burst(4)
+    results = send(telegram_notifier.Notifier(SETTINGS), "1001", alerts, {0: PNG, 2: PNG + b"critical"})
+    assert all(r.ok for r in results)
+    [call] = telegram.messages()
+    assert call.method == "sendPhoto" and call.files["photo"] == PNG + b"critical"  # the most severe's chart
+    lines = call.fields["caption"].split("\n")
+    assert lines[0].endswith("<b>4 alerts</b> · <i>Thu 2024-07-11</i>")
+    assert [line.rsplit(" · ", 1)[1] for line in lines[1:]] == ["rule-2", "rule-0", "rule-3", "rule-1"]
+    assert call.fields["disable_notification"] == "false"  # a critical alert is in it
+    assert [row[0]["text"] for row in keyboard_of(call)] == ["🔕 rule-2 1d", "🔕 rule-0 1d", "🔕 rule-3 1d",
+                                                              "🔕 rule-1 1d"]
+
+
+def test_three_alerts_still_go_one_by_one(telegram):
+    send(telegram_notifier.Notifier(SETTINGS), "1001", burst(3))
+    assert len(telegram.sent("sendMessage")) == 3
+
+
+def test_grouping_false_sends_each_alert_on_its_own(telegram):
+    settings = Settings(notify={"telegram_pace_seconds": 0, "grouping": False})
+    send(telegram_notifier.Notifier(settings), "1001", burst(5))
+    assert len(telegram.sent("sendMessage")) == 5
+
+
+def test_group_above_sets_the_threshold_and_notices_stay_on_their_own(telegram):
+    settings = Settings(notify={"telegram_pace_seconds": 0, "group_above": 1})
+    notice = Alert(rule_id="notice:x", session=date(2024, 7, 11), severity="warning", title="Closebell notice",
+                   text="late data", kind="notice")
+    notifier = telegram_notifier.Notifier(settings)
+    alerts = burst(2) + [notice]
+    assert notifier.units(alerts) == [[0, 1], [2]]
+    send(notifier, "1001", alerts)
+    grouped, alone = telegram.sent("sendMessage")
+    assert "<b>2 alerts</b>" in grouped.fields["text"] and "late data" in alone.fields["text"]
+
+
+def test_units_console_one_each_email_the_whole_batch():
+    from bot.notify import console
+    alerts = burst(5)
+    assert console.Notifier(SETTINGS).units(alerts) == [[0], [1], [2], [3], [4]]
+    assert email_notifier.Notifier(SETTINGS).units(alerts) == [[0, 1, 2, 3, 4]]
+    assert telegram_notifier.Notifier(SETTINGS).units(alerts[:3]) == [[0], [1], [2]]
+
+
+# -- channel report -------------------------------------------------------------------------
+
+def rule(rule_id, notify=None, severity="warning"):
+    from types import SimpleNamespace
+    return SimpleNamespace(id=rule_id, notify=notify, severity=severity)
+
+
+def test_channel_report_says_what_is_configured_why_not_and_where_rules_go(monkeypatch):
+    from bot.notify import channel_report
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:ABC")
+    monkeypatch.setenv("TELEGRAM_CHAT_IDS", "1001,1002")
+    monkeypatch.delenv("APPRISE_URLS", raising=False)
+    report = {s.channel: s for s in channel_report(Settings(), [rule("a"), rule("b", ("email",))])}
+    assert report["telegram"].configured and report["telegram"].recipients == 2
+    assert report["telegram"].rules == ["a"] and not report["telegram"].warning
+    assert not report["email"].configured and report["email"].why_not == "set SMTP_HOST, EMAIL_TO"
+    assert report["email"].rules == ["b"] and "they go to the console" in report["email"].warning
+    assert report["console"].rules == ["a", "b"]
+    assert report["apprise"].why_not == "set APPRISE_URLS"
+
+
+def test_channel_report_warns_when_a_configured_channel_receives_no_rule(monkeypatch):
+    from bot.notify import channel_report
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:ABC")
+    monkeypatch.setenv("TELEGRAM_CHAT_IDS", "1001")
+    settings = Settings(notify={"default": ["console"]})
+    [telegram_status] = [s for s in channel_report(settings, [rule("a")]) if s.channel == "telegram"]
+    assert telegram_status.configured and telegram_status.rules == []
+    assert "no rule routes to it" in telegram_status.warning
+    assert "telegram: configured, 1 recipient; 0 rules; warning: configured but no rule" in telegram_status.line()

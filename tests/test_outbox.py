@@ -10,10 +10,13 @@ import time
 from datetime import date, timedelta
 
 
+from bot.clock import SYSTEM, SimulatedClock
 from bot.notify.alert import Alert
 from bot.notify.base import Delivery
-from bot.notify.outbox import backoff, deliver, enqueue, now_utc
+from bot.notify.email import Notifier as EmailNotifier
+from bot.notify.outbox import backoff, deliver, enqueue, units_of
 from bot.settings.models import Settings
+from bot.store.store import stored_time
 from tests.conftest import ROOT, sqlite_outbox_counts, subprocess_env
 
 
@@ -65,11 +68,14 @@ def test_a_failed_send_is_retried_with_exponential_backoff_then_marked_failed(st
     s = settings(default=["console"], max_attempts=3)
     enqueue(store, [(alert(), None)], s)
     flaky = Recorder([Delivery(False, "boom")] * 3)
-    t0 = now_utc()
-    assert deliver(store, s, now=t0, notifiers={"console": flaky}).retrying == 1
-    assert deliver(store, s, now=t0 + timedelta(seconds=30), notifiers={"console": flaky}).sent == 0  # not due
-    assert deliver(store, s, now=t0 + timedelta(seconds=61), notifiers={"console": flaky}).retrying == 1
-    report = deliver(store, s, now=t0 + timedelta(seconds=61 + 121), notifiers={"console": flaky})
+    clock = SimulatedClock(SYSTEM.now())
+    assert deliver(store, s, clock=clock, notifiers={"console": flaky}).retrying == 1
+    clock.advance(timedelta(seconds=30))
+    assert deliver(store, s, clock=clock, notifiers={"console": flaky}).sent == 0  # not due
+    clock.advance(timedelta(seconds=31))
+    assert deliver(store, s, clock=clock, notifiers={"console": flaky}).retrying == 1
+    clock.advance(timedelta(seconds=121))
+    report = deliver(store, s, clock=clock, notifiers={"console": flaky})
     assert len(report.failed) == 1
     [row] = store.outbox_rows(["failed"])
     assert row.attempts == 3 and row.last_error == "boom"
@@ -169,7 +175,6 @@ if sys.argv[1] == "queue":
     alerts = [Alert(rule_id=f"rule-{i:02d}", session=date(2024, 7, 11), severity="warning", title=f"t{i}",
                     text=f"alert {i}") for i in range(12)]
     enqueue(store, [(a, ["telegram"]) for a in alerts], settings)
-store.outbox_recover()
 print(deliver(store, settings).line(), flush=True)
 """
 
@@ -178,7 +183,7 @@ def test_a_kill_mid_batch_then_restart_delivers_every_alert_exactly_once(telegra
     config = tmp_path / "config"
     config.mkdir()
     (config / "series.yaml").write_text((ROOT / "config" / "series.yaml").read_text())
-    (config / "settings.yaml").write_text("notify:\n  telegram_pace_seconds: 0.25\n")
+    (config / "settings.yaml").write_text("notify:\n  telegram_pace_seconds: 0.25\n  grouping: false\n")
     script = tmp_path / "send.py"
     script.write_text(textwrap.dedent(QUEUE_AND_SEND))
     env = cli_env(store_url, tmp_path, CLOSEBELL_CONFIG=config, TELEGRAM_CHAT_IDS="1001")
@@ -240,3 +245,57 @@ def test_without_a_default_every_configured_channel_gets_the_alert(store, telegr
 def test_without_a_default_and_nothing_configured_the_console_gets_the_alert(store):
     enqueue(store, [(alert("a"), None)], settings())
     assert [r.channel for r in store.outbox_rows(["pending"])] == ["console"]
+
+
+def test_quiet_hours_hold_moves_an_alert_later_without_counting_an_attempt(store):
+    s = settings(default=["console"])
+    enqueue(store, [(alert("quiet"), None), (alert("loud", severity="critical"), None)], s)
+    clock = SimulatedClock(SYSTEM.now())
+    morning = clock.now() + timedelta(hours=8)
+    asked = []
+
+    def hold_until(a, now, _settings, channel=None):
+        asked.append((a.rule_id, now))
+        return morning if a.severity != "critical" else None
+    console = Recorder()
+    report = deliver(store, s, clock=clock, notifiers={"console": console}, hold_until=hold_until)
+    assert (report.sent, report.held) == (1, 1) and [r for _, r, _ in console.sent] == ["loud"]
+    assert asked == [("quiet", clock.now()), ("loud", clock.now())]
+    [row] = store.outbox_rows(["pending"])
+    assert (row.rule_id, row.attempts, stored_time(row.next_attempt_at)) == ("quiet", 0, morning)
+    clock.set(morning)
+    assert deliver(store, s, clock=clock, notifiers={"console": console}).sent == 1
+
+
+def test_a_crashing_notifier_leaves_no_claim_behind_and_counts_a_failed_attempt(store):
+    class Crashing(Recorder):
+        def send(self, recipient, alerts, charts, report):
+            raise RuntimeError("bug")
+    s = settings(default=["console"])
+    enqueue(store, [(alert(), None)], s)
+    report = deliver(store, s, notifiers={"console": Crashing()})
+    assert report.retrying == 1 and report.errors == ["console: RuntimeError: bug"]
+    [row] = store.outbox_rows()
+    assert (row.status, row.owner, row.attempts) == ("pending", None, 1)
+    assert "notifier crashed: RuntimeError: bug" in row.last_error
+
+
+def test_units_are_claimed_one_at_a_time_just_before_each_send(store):
+    """While the first of two alerts is being sent, the second is still pending: a kill then strands one."""
+    s = settings(default=["console"])
+    enqueue(store, [(alert("a"), None), (alert("b"), None)], s)
+    seen = []
+
+    class Watching(Recorder):
+        def send(self, recipient, alerts, charts, report):
+            seen.append({r.rule_id: r.status for r in store.outbox_rows()})
+            super().send(recipient, alerts, charts, report)
+    assert deliver(store, s, notifiers={"console": Watching()}).sent == 2
+    assert seen == [{"a": "sending", "b": "pending"}, {"a": "sent", "b": "sending"}]
+
+
+def test_an_email_batch_is_one_unit_claimed_together(store, smtp):
+    s = settings(default=["email"])
+    enqueue(store, [(alert("a"), None), (alert("b"), None)], s)
+    assert units_of(EmailNotifier(s), "email", [alert("a"), alert("b")]) == [[0, 1]]
+    assert deliver(store, s).sent == 2 and len(smtp.envelopes) == 1

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bot.engine.rules import json_schema, loads_rules
+from bot.settings.rules_file import json_schema, loads_rules
 from bot.errors import ConfigError
 from tests.conftest import ROOT, subprocess_env
 
@@ -22,6 +22,10 @@ def series():
 def rule(when="pct_change(IWM, 5) >= 3", extra=""):
     return f"rules:\n  - id: r1\n    when: {when}\n{extra}"
 
+
+# nine levels of nine aliases: 10^9 values from a few hundred bytes
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi")) + rule(extra="    title: *i\n")
 
 # (what is wrong, file text, "line:col", words the message must contain)
 MISTAKES = [
@@ -43,7 +47,7 @@ MISTAKES = [
     ("cooldown not a number", rule(extra="    cooldown: soon\n"), "4:15", "valid integer"),
     ("for of zero", rule(extra="    for: 0\n"), "4:10", "greater than or equal to 1"),
     ("bad severity", rule(extra="    severity: urgent\n"), "4:15", "'info', 'warning' or 'critical'"),
-    ("bad channel", rule(extra="    notify: [sms]\n"), "4:14", "'console', 'telegram' or 'email'"),
+    ("bad channel", rule(extra="    notify: [sms]\n"), "4:14", "'console', 'telegram', 'email'"),
     ("unknown series", rule("pct_change(IWN, 5) >= 3"), "3:22", "unknown series 'IWN'; did you mean 'IWM'?"),
     ("lower-case series", rule("iwm > 3"), "3:11", "did you mean 'IWM'?"),
     ("unknown function", rule("pct_chnge(IWM, 5) >= 3"), "3:11", "unknown function 'pct_chnge'; did you mean"),
@@ -80,6 +84,62 @@ MISTAKES = [
     ("message unclosed brace", rule(extra="    message: 'IWM {pct_change(IWM, 5)'\n"), "4:19", "not closed"),
     ("benchmark unknown", rule(extra="    benchmark: SPX\n"), "4:16", "unknown series 'SPX'"),
     ("deep nesting", rule("(" * 45 + "IWM > 1" + ")" * 45), "3:51", "nested more than"),
+    # parameters
+    ("param shadows a series", rule(extra="    params: {IWM: 3}\n"), "4:14", "parameter 'IWM' has the name of a series"),
+    ("param shadows a function", rule(extra="    params: {sma: 3}\n"), "4:14",
+     "parameter 'sma' has the name of a function"),
+    ("param not a name", rule(extra="    params: {2x: 3}\n"), "4:14", "parameter name '2x' is not a name"),
+    ("param a reserved word", rule(extra="    params: {not: 3}\n"), "4:14", "'not' is a reserved word"),
+    ("param not a number", rule("pct_change(IWM, 5) >= rally", "    params: {rally: four}\n"), "4:21",
+     "parameter 'rally' must be a number, e.g. rally: 4 (got 'four')"),
+    ("param true is not a number", rule("pct_change(IWM, 5) >= rally", "    params: {rally: true}\n"), "4:21",
+     "must be a number"),
+    ("params not a mapping", rule(extra="    params: [1, 2]\n"), "4:13", "valid dictionary"),
+    ("param used, not declared", rule("pct_change(IWM, 5) >= rally"), "3:33",
+     "unknown series 'rally' (series: CPIAUCSL"),
+    ("param window not whole", rule("pct_change(IWM, n) >= 3", "    params: {n: 2.5}\n"), "3:27",
+     "parameter 'n' (2.5) must be a whole number of sessions"),
+    # direction, resolve, clear_for, clear_when
+    ("bad direction", rule(extra="    direction: sideways\n"), "4:16", "'up' or 'down'"),
+    ("resolve not a boolean", rule(extra="    resolve: sometimes\n"), "4:14", "valid boolean"),
+    ("clear_when without resolve", rule(extra="    clear_when: IWM < 1\n"), "4:5",
+     "clear_when applies only to a rule with resolve: true"),
+    ("clear_for without resolve", rule(extra="    clear_for: 3\n"), "4:5", "add resolve: true"),
+    ("clear_for of zero", rule(extra="    resolve: true\n    clear_for: 0\n"), "5:16", "greater than or equal to 1"),
+    ("clear_when unknown series", rule(extra="    resolve: true\n    clear_when: IWN < 1\n"), "5:17",
+     "unknown series 'IWN'; did you mean 'IWM'?"),
+    ("clear_when a number", rule(extra="    resolve: true\n    clear_when: IWM\n"), "5:17", "must be true or false"),
+    ("fired of a disabled rule", rule("fired(r2, 3)") + "  - id: r2\n    when: IWM > 1\n    enabled: false\n",
+     "3:11", "fired(r2, ...) reads a rule with enabled: false"),
+    # hostile input
+    ("message width too wide to build", rule(extra="    message: '{IWM:>99999999999}'\n"), "4:20",
+     "width 99999999999 in format '>99999999999' is too wide; at most 40"),
+    ("message width of a gigabyte", rule(extra="    message: '{IWM:>999999999}'\n"), "4:20", "at most 40 characters"),
+    ("message precision too fine", rule(extra="    message: '{IWM:.50f}'\n"), "4:20",
+     "precision 50 in format '.50f' is too fine; at most 10 digits"),
+    ("alias bomb (billion laughs)", BOMB, "2:8", "expand this file to 926,177,122 values from 36 written"),
+    ("alias to itself", "rules: &r\n  - id: r1\n    when: IWM > 1\n    chart: *r\n", "4:12",
+     "refers to the value that contains it"),
+]
+
+# (what is wrong, file text, every problem as ("line:col", words)): one mistake never hides another
+EVERY_PROBLEM = [
+    ("a field typo and a function typo in one rule", rule("pct_chg(IWM, 5) >= 3", "    cooldwon: 3\n"),
+     [("3:11", "unknown function 'pct_chg'; did you mean 'pct_change'?"),
+      ("4:5", "unknown field 'cooldwon'; did you mean 'cooldown'?")]),
+    ("a stray % and two unknown series in one expression", rule("pct_change(IWN, 5) >= 3% and SPX > 1"),
+     [("3:22", "unknown series 'IWN'; did you mean 'IWM'?"), ("3:34", "write percentages as numbers"),
+      ("3:40", "unknown series 'SPX'; did you mean 'SPY'?")]),
+    ("a bad severity and an unknown series", rule("IWN > 1", "    severity: urgent\n"),
+     [("3:11", "unknown series 'IWN'"), ("4:15", "'info', 'warning' or 'critical'")]),
+    ("a missing id and an unknown series", "rules:\n  - when: IWN > 1\n",
+     [("2:5", "missing field 'id'"), ("2:11", "unknown series 'IWN'")]),
+    ("a bad param, its use, and a bad message", rule("pct_change(IWM, 5) >= rally and IWN > 1",
+                                                     "    params: {rally: four}\n    message: '{IWM:>99}'\n"),
+     [("3:43", "unknown series 'IWN'"), ("4:21", "parameter 'rally' must be a number"),
+      ("5:20", "too wide")]),
+    ("when and clear_when each wrong", rule("IWN > 1", "    resolve: true\n    clear_when: SPX < 1\n"),
+     [("3:11", "unknown series 'IWN'"), ("5:17", "unknown series 'SPX'")]),
 ]
 
 
@@ -90,6 +150,16 @@ def test_mistake_is_reported_at_its_line_and_column(series, label, text, where, 
     first = str(info.value.problems[0])
     assert first.startswith(f"rules.yaml:{where}: "), first
     assert words in first, first
+
+
+@pytest.mark.parametrize("label,text,expected", EVERY_PROBLEM, ids=[m[0] for m in EVERY_PROBLEM])
+def test_every_problem_of_a_rule_is_reported(series, label, text, expected):
+    with pytest.raises(ConfigError) as info:
+        loads_rules(text, series)
+    found = [str(p) for p in info.value.problems]
+    assert len(found) == len(expected), found
+    for problem, (where, words) in zip(found, expected):
+        assert problem.startswith(f"rules.yaml:{where}: ") and words in problem, found
 
 
 def test_every_problem_in_a_file_is_reported_at_once(series):

@@ -21,7 +21,7 @@ def test_the_shipped_settings_and_series_are_valid():
     ("settings.yaml", "schedule:\n  ofset_minutes: 45\n", "2:3", "unknown field 'ofset_minutes'; did you mean "
                                                                   "'offset_minutes'?"),
     ("settings.yaml", "schedule:\n  deadline: 25:00\n", "2:13", "'deadline'"),
-    ("settings.yaml", "notify:\n  default: [sms]\n", "2:13", "'console', 'telegram' or 'email'"),
+    ("settings.yaml", "notify:\n  default: [sms]\n", "2:13", "'console', 'telegram', 'email' or 'apprise'"),
     ("settings.yaml", "sources:\n  tresury: {base_url: x}\n", "2:3", "unknown source 'tresury'; did you mean "
                                                                       "'treasury'?"),
     ("series.yaml", "series:\n  IWM: {source: yahooo}\n", "2:17", "unknown source 'yahooo'; did you mean 'yahoo'?"),

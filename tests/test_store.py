@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 import sqlalchemy as sa
@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from bot.data.sources.base import observations
 from bot.store import Store
 from bot.store import schema
+from bot.store.store import database_url
 from tests.conftest import subprocess_env
 
 
@@ -123,3 +124,72 @@ def test_a_mute_given_in_new_york_time_expires_at_that_moment(store):
     assert "small-cap-trap" in store.mutes(until - timedelta(minutes=1))
     assert store.mutes(until + timedelta(minutes=1)) == {}
     assert store.mutes(until - timedelta(minutes=1))["small-cap-trap"] == until
+
+
+def test_a_version_2_store_gains_outbox_claims_and_its_unleased_sending_rows_are_recovered(store_url):
+    """A store left by the previous release, a row caught mid-send: after the upgrade, recovery frees it."""
+    engine = sa.create_engine(database_url(store_url))
+    when = datetime(2024, 7, 11, 21, 0, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        for table in reversed(schema.metadata.sorted_tables):
+            table.drop(conn, checkfirst=True)
+        schema.MIGRATIONS[0](conn)
+        schema.MIGRATIONS[1](conn)
+        conn.execute(schema.meta.insert().values(key="schema_version", value="2"))
+        conn.execute(sa.text("INSERT INTO outbox (rule_id, session, channel, severity, payload, status, attempts, "
+                             "next_attempt_at, last_error, created_at) VALUES ('r1', '2024-07-11', 'console', "
+                             "'warning', '{}', 'sending', 0, :t, '', :t)"), {"t": when})
+    engine.dispose()
+    upgraded = Store(store_url)
+    assert upgraded.version() == schema.VERSION == 3
+    [row] = upgraded.outbox_rows()
+    assert (row.status, row.owner, row.lease_until) == ("sending", None, None)
+    assert upgraded.outbox_recover(when) == 1
+    assert upgraded.outbox_rows()[0].status == "pending"
+    upgraded.close()
+
+
+def queued(store, *rules):
+    now = datetime(2024, 7, 11, 21, 0, tzinfo=timezone.utc)
+    store.outbox_add([{"rule_id": r, "session": date(2024, 7, 11), "channel": "console", "severity": "warning",
+                       "payload": "{}", "chart": None} for r in rules], now)
+    ids = {row.rule_id: row.id for row in store.outbox_rows()}
+    return now, [ids[r] for r in rules]
+
+
+def test_a_claim_takes_every_row_of_its_unit_or_none(store):
+    now, (a, b) = queued(store, "a", "b")
+    assert [r.id for r in store.outbox_claim([b], "one", now + timedelta(minutes=10), due_by=now)] == [b]
+    assert store.outbox_claim([a, b], "two", now + timedelta(minutes=10), due_by=now) == []
+    assert {r.rule_id: (r.status, r.owner) for r in store.outbox_rows()} == \
+        {"a": ("pending", None), "b": ("sending", "one")}
+
+
+def test_recovery_frees_only_claims_whose_lease_has_run_out(store):
+    now, (a, b) = queued(store, "a", "b")
+    store.outbox_claim([a], "short", now + timedelta(minutes=1))
+    store.outbox_claim([b], "long", now + timedelta(minutes=10))
+    assert store.outbox_recover(now + timedelta(minutes=5)) == 1
+    assert {r.rule_id: (r.status, r.owner) for r in store.outbox_rows()} == \
+        {"a": ("pending", None), "b": ("sending", "long")}
+
+
+def test_a_result_from_a_process_whose_claim_was_taken_over_is_not_recorded_as_a_retry(store):
+    now, (a,) = queued(store, "a")
+    store.outbox_claim([a], "old", now + timedelta(minutes=1))
+    store.outbox_recover(now + timedelta(minutes=2))
+    store.outbox_claim([a], "new", now + timedelta(minutes=12))
+    assert not store.outbox_retry(a, "old", "timed out", now + timedelta(minutes=3), failed=False)
+    [row] = store.outbox_rows()
+    assert (row.status, row.owner, row.attempts) == ("sending", "new", 0)
+
+
+def test_a_failed_run_is_recorded_as_failed_and_not_counted_as_done(store):
+    now = datetime(2024, 7, 11, 21, 0, tzinfo=timezone.utc)
+    store.run_started(date(2024, 7, 10), now, False)
+    store.run_finished(date(2024, 7, 10), now, "done")
+    store.run_started(date(2024, 7, 11), now, False)
+    store.run_finished(date(2024, 7, 11), now, "no data", status="failed")
+    assert store.last_done_session() == date(2024, 7, 10)
+    assert [(r.session, r.status) for r in store.runs_list(2)] == [(date(2024, 7, 11), "failed"),
+                                                                   (date(2024, 7, 10), "done")]

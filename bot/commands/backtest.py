@@ -1,71 +1,78 @@
+"""`backtest`: per rule, how often it fired and what followed, against the unconditional baseline.
+
+The text report prints a summary per rule and its last firings (`--all`: every
+firing, with its message); `--json` is compact and written rule by rule.
+"""
+
 from __future__ import annotations
 
 import json
-import math
 import sys
 
-from bot.commands.common import load_all, open_store_unless, parse_date, UsageError
+from bot.commands.common import build_app, parse_window
 
-HORIZONS = (5, 20)
-
-
-def summarize(prepared, rules, start, end):
-    """Per rule: firings in the window and the forward returns after each."""
-    from bot.engine.evaluate import forward_return
-    ev = prepared.evaluation
-    out = {}
-    for rule in rules:
-        daily = [s for s in rule.series if s in ev.frame.daily]
-        target = rule.benchmark or (daily[0] if daily else None)
-        fires = ev.fire_dates(rule.id, start, end)
-        rows = []
-        for session in fires:
-            i = ev.frame.index_of(session)
-            returns = {str(h): _clean(forward_return(ev.frame, target, i, h)) if target else None for h in HORIZONS}
-            rows.append({"date": f"{session:%Y-%m-%d}", "forward_returns": returns, "message": ev.message(rule, i)})
-        averages = {}
-        for h in HORIZONS:
-            known = [r["forward_returns"][str(h)] for r in rows if r["forward_returns"][str(h)] is not None]
-            averages[str(h)] = round(sum(known) / len(known), 4) if known else None
-        out[rule.id] = {"title": rule.title, "count": len(rows), "fires": [r["date"] for r in rows],
-                        "benchmark": target, "average_forward_returns": averages, "firings": rows}
-    return out
-
-
-def _clean(value):
-    return None if value is None or math.isnan(value) else round(value, 4)
+LAST = 5
 
 
 def run(args) -> int:
-    from bot.analysis import prepare
-    series_defs, settings, rules = load_all(args)
-    start, end = parse_date(args.from_, "--from"), parse_date(args.to, "--to")
-    if start and end and start > end:
-        raise UsageError(f"--from {start} is after --to {end}")
-    store = open_store_unless(args.data_dir)
-    # Everything is computed over all data; the window only limits what is reported. Each day's answer
-    # depends on data up to that day alone, and forward returns may look past --to.
-    prepared = prepare(rules, series_defs, store=store, data_dir=args.data_dir)
-    sessions = prepared.frame.sessions
-    window = {"from": f"{max(sessions[0].date(), start) if start else sessions[0].date()}",
-              "to": f"{min(sessions[-1].date(), end) if end else sessions[-1].date()}"}
-    summary = summarize(prepared, rules, start, end)
+    start, end = parse_window(args)
+    app = build_app(args)
+    result = app.backtest(start, end)
     if args.plot:
-        from bot.notify.charts import backtest_chart
-        backtest_chart(prepared, rules, start, end, args.plot)
+        app.plot_backtest(result, start, end, args.plot)
+        print(f"chart written to {args.plot}", file=sys.stderr)
     if args.json:
-        print(json.dumps({**window, "rules": summary}, indent=2))
+        write_json(result, args.pretty)
         return 0
-    print(f"Backtest {window['from']} .. {window['to']}, {len(rules)} rule(s)")
-    for rid, s in summary.items():
-        avg = ", ".join(f"{h}d {_pct(v)}" for h, v in s["average_forward_returns"].items())
-        print(f"\n{rid}: {s['count']} firing(s); average forward return of {s['benchmark']}: {avg}")
-        for row in s["firings"]:
-            fr = ", ".join(f"{h}d {_pct(v)}" for h, v in row["forward_returns"].items())
-            print(f"  {row['date']}  ({fr})")
-    if args.plot:
-        print(f"\nchart written to {args.plot}", file=sys.stderr)
+    print(f"Backtest {result.window_from} .. {result.window_to}, {len(result.reports)} rule(s)")
+    for report in result.reports:
+        print()
+        print("\n".join(rule_lines(report, args.all)))
     return 0
+
+
+def write_json(result, pretty: bool) -> None:
+    """The result rule by rule, so a big rule book is never one string in memory."""
+    if pretty:
+        json.dump(result.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    out = sys.stdout
+    out.write(f'{{"from":{json.dumps(result.window_from)},"to":{json.dumps(result.window_to)},"rules":{{')
+    for k, report in enumerate(result.reports):
+        out.write(("," if k else "") + json.dumps(report.rule) + ":")
+        out.write(json.dumps(result.rule_json(report), separators=(",", ":")))
+    out.write("}}\n")
+
+
+def rule_lines(report, every: bool) -> list[str]:
+    direction = "predicts up" if report.direction == "up" else "predicts down"
+    lines = [f"{report.rule} [{report.severity}, {direction}] {report.title}"]
+    if report.evaluable_from is None:
+        lines.append("  never evaluable: its series or windows are never all available")
+        return lines
+    rate = f"{report.per_year:.2f} a year" if report.per_year is not None else "rate n/a"
+    lines.append(f"  evaluable from {report.evaluable_from}; {report.firings} firing(s), {rate} "
+                 f"over {report.span_from} .. {report.span_to}")
+    for horizon, stats in report.forward.items():
+        if stats.mean is None:
+            lines.append(f"  {report.benchmark} {horizon} sessions later: no firing to measure")
+            continue
+        base = f"{stats.baseline:+.2f}%" if stats.baseline is not None else "n/a"
+        hit = f"{stats.hit_rate * 100:.0f}%" if stats.hit_rate is not None else "n/a"
+        base_hit = f"{stats.baseline_hit_rate * 100:.0f}%" if stats.baseline_hit_rate is not None else "n/a"
+        lines.append(f"  {report.benchmark} {horizon} sessions later: {stats.mean:+.2f}% on average vs {base} "
+                     f"unconditional; {report.direction} {hit} of the time vs {base_hit}")
+    if not report.dates:
+        return lines
+    which = None if every else slice(-LAST, None)
+    details = report.firing_details(which)
+    if not every and report.firings > LAST:
+        lines.append(f"  last {LAST} of {report.firings} firings (--all for every one):")
+    for firing in details:
+        fwd = ", ".join(f"{h}d {_pct(v)}" for h, v in firing.forward.items())
+        lines.append(f"  {firing.date}  ({fwd})" + (f"  {firing.message}" if every else ""))
+    return lines
 
 
 def _pct(value):

@@ -1,14 +1,12 @@
-"""What several commands share: loading settings, opening the store, parsing dates."""
+"""What the command renderers share: building the app from arguments, parsing dates, printing JSON."""
 
 from __future__ import annotations
 
+import json
+import sys
 from datetime import date
 
-from bot.errors import ClosebellError
-
-
-class UsageError(ClosebellError):
-    exit_code = 2
+from bot.errors import UsageError
 
 
 def parse_date(text: str | None, option: str) -> date | None:
@@ -20,36 +18,26 @@ def parse_date(text: str | None, option: str) -> date | None:
         raise UsageError(f"{option} {text!r} is not a date; write YYYY-MM-DD, e.g. 2024-07-11") from None
 
 
-def series_and_settings():
-    from bot.settings.load import load_series, load_settings
-    return load_series(), load_settings()
+def parse_window(args) -> tuple[date | None, date | None]:
+    start, end = parse_date(args.from_, "--from"), parse_date(args.to, "--to")
+    if start and end and start > end:
+        raise UsageError(f"--from {start} is after --to {end}")
+    return start, end
 
 
-def check_names(names, series_defs):
-    from bot.settings.yamlfile import did_you_mean
-    for name in names or []:
-        if name not in series_defs:
-            raise UsageError(f"unknown series '{name}'{did_you_mean(name, series_defs)} "
-                             f"(known: {', '.join(series_defs)})")
+def build_app(args, **kwargs):
+    """The application core for this command: --config/--rules/--data-dir applied; ConfigError if invalid."""
+    from bot.app import App
+    from bot.settings import env
+    kwargs.setdefault("data_dir", getattr(args, "data_dir", None))
+    kwargs.setdefault("heartbeat_url", env.get("HEARTBEAT_URL"))
+    return App.open(rules_path=getattr(args, "rules", None), **kwargs)
 
 
-def rules_path(args):
-    from bot.settings.load import config_dir
-    return getattr(args, "rules", None) or str(config_dir() / "rules.yaml")
-
-
-def load_all(args):
-    """(series definitions, settings, rules) or ConfigError with every problem."""
-    from bot.engine.rules import load_rules
-    series_defs, settings = series_and_settings()
-    return series_defs, settings, load_rules(rules_path(args), series_defs)
-
-
-def open_store_unless(data_dir):
-    if data_dir:
-        return None
-    from bot.store import open_store
-    return open_store()
+def print_json(data, pretty: bool = False) -> None:
+    """JSON on stdout: compact by default (machines read it), indented with --pretty."""
+    json.dump(data, sys.stdout, indent=2 if pretty else None, separators=None if pretty else (",", ":"))
+    sys.stdout.write("\n")
 
 
 def weekday(ts) -> str:

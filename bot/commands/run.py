@@ -1,43 +1,59 @@
+"""`run`: the bot. A start-up banner, then the daemon (or, with --once, catch up and exit)."""
+
 from __future__ import annotations
 
-from bot.commands.common import rules_path
+import logging
+import sys
+
+from bot.commands.common import build_app
+from bot.errors import DataError, StoreError
+
+log = logging.getLogger(__name__)
 
 
-def build_runtime(args, store, fetch=None, notifiers=None):
-    from bot.daemon.live_rules import LiveConfig
-    from bot.notify.outbox import admin_notice
-    from bot.pipeline import Runtime, live_fetch
-    from bot.settings.load import config_dir
-    config = LiveConfig(rules_path(args), config_dir())
-    config.get()  # refuse to start on invalid configuration: exit 1 with every problem
-
-    def report(key, text):
-        admin_notice(store, config.current.settings, key, text)
-    config.on_problem = report
-    return Runtime(store=store, config=config, fetch=fetch or live_fetch, notifiers=notifiers)
+def banner_lines(app) -> list[str]:
+    """What a user needs to see at start: which bot, which config, which store, which channels, when next."""
+    from bot import __version__
+    from bot.clock import ET
+    from bot.daemon.trigger import next_run
+    loaded = app.loaded
+    session, when = next_run(app.clock.now(), loaded.settings.schedule.offset_minutes)
+    local = when.astimezone()
+    lines = [f"closebell {__version__}",
+             f"config: {app.config.config_dir} (rules: {app.config.rules_path}, {len(loaded.rules)} rule(s))",
+             f"store: {app.store.where}",
+             f"next run: {session:%Y-%m-%d} at {when.astimezone(ET):%H:%M %Z} ({local:%H:%M %Z} local)"]
+    for channel in app.channels():
+        from bot.render import channel_line
+        lines.append(channel_line(channel))
+    return lines
 
 
 def run(args) -> int:
-    from bot.daemon.lock import InstanceLock
     from bot.daemon.runner import Daemon
-    from bot.store import open_store
-    store = open_store()
-    runtime = build_runtime(args, store)
-    daemon = Daemon(runtime, InstanceLock(store))
+    app = build_app(args, data_dir=None)
+    for line in banner_lines(app):
+        log.info("%s", line)
+    daemon = Daemon(app)
     if args.once:
         daemon.install_signal_handlers()
         if not daemon.lock.acquire():
-            from bot.errors import StoreError
             raise StoreError("another instance holds the lock")
         try:
-            store.outbox_recover()
-            daemon.catch_up()
+            outcomes = app.catch_up(should_stop=daemon.stop_event.is_set)
         finally:
             daemon.lock.release()
+        failed = [o for o in outcomes if o.status == "failed"]
+        for outcome in outcomes:
+            print(outcome.line(), file=sys.stderr if outcome.status == "failed" else sys.stdout)
+        if failed:
+            raise DataError(f"{len(failed)} of {len(outcomes)} session(s) could not run; "
+                            "`python -m bot status` shows the sources, `python -m bot sources` tests each feed, "
+                            "and `run --once` again retries them")
         return 0
-    from bot.notify import configured
-    if configured("telegram") and not args.no_commands:
-        from bot.daemon.commands import CommandPoller
-        daemon.commands = CommandPoller(runtime, daemon)
+    telegram = any(c.channel == "telegram" and c.configured for c in app.channels())
+    if telegram and not args.no_commands:
+        from bot.telegram.poller import CommandPoller
+        daemon.commands = CommandPoller(app)
     daemon.run()
     return 0

@@ -4,6 +4,6 @@ import json
 
 
 def run(args) -> int:
-    from bot.engine.rules import json_schema
+    from bot.settings.rules_file import json_schema
     print(json.dumps(json_schema(), indent=2))
     return 0

@@ -1,11 +1,11 @@
+"""`status`: last run, next run, the store, data freshness, deliveries."""
+
 from __future__ import annotations
+
+from bot.commands.common import build_app
 
 
 def run(args) -> int:
-    from bot.commands.common import load_all
-    from bot.daemon.live_rules import Loaded
-    from bot.status import status_lines
-    from bot.store import open_store
-    series, settings, rules = load_all(args)
-    print("\n".join(status_lines(open_store(), Loaded(series, settings, rules))))
+    from bot.render import status_lines
+    print("\n".join(status_lines(build_app(args).status())))
     return 0

@@ -1,10 +1,11 @@
-"""Replay: the whole daemon pipeline over real history, on a simulated clock.
+"""Replay: the daemon's schedule over real history, on a simulated clock, against the same app.
 
 Each session of the window, in order: the clock moves to that session's run
 time (close + offset, from the same trigger as the live schedule), the
 session's data "arrives" (rows dated that day, and monthly values released
-that day, are copied from `--data-dir` into the store), and the real job runs:
-readiness, evaluation, outbox, notifiers. The store is a SQLite file of its
+that day, are copied from `--data-dir` into the store), and the app's session
+job runs: readiness, evaluation, outbox, notifiers. Mutes, run records and
+deliveries are stamped in simulated time. The store is a SQLite file of its
 own (`$CLOSEBELL_HOME/replay.db`), so a replay never touches live alerts; run
 the same command again after a kill and it resumes, delivering nothing twice.
 """
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 
 from bot.data import calendar, load
-from bot.data.sources import csv as csv_source
 from bot.data.fetch import FetchResult
+from bot.data.sources import csv as csv_source
+from bot.daemon.trigger import run_time
 
 log = logging.getLogger(__name__)
 
@@ -30,20 +33,20 @@ class Arrivals:
         self.data_dir = data_dir
         self.tables: dict[str, pd.DataFrame] = {}
 
-    def table(self, name):
-        if name not in self.tables:
-            from pathlib import Path
-            self.tables[name] = csv_source.read(Path(self.data_dir) / f"{name}.csv")
-        return self.tables[name]
+    def table(self, series):
+        """The series' whole file, cleaned like fetched data (bad rows named with file:line)."""
+        if series.name not in self.tables:
+            self.tables[series.name] = csv_source.read(Path(self.data_dir) / f"{series.name}.csv", series=series)
+        return self.tables[series.name]
 
-    def known_by(self, name, day):
-        return load.known_by(self.table(name), day)
+    def known_by(self, series, day):
+        return load.known_by(self.table(series), day)
 
-    def __call__(self, store, loaded, names, session):
+    def __call__(self, store, loaded, names, session, today=None):
         results = []
         for name in names:
-            rows = self.known_by(name, session)
             series = loaded.series[name]
+            rows = self.known_by(series, session)
             if series.frequency == "daily":
                 rows = rows[rows.index > pd.Timestamp(session) - pd.Timedelta(days=10)]
             else:
@@ -55,30 +58,57 @@ class Arrivals:
     def preload(self, store, loaded, names, before: date):
         """Everything known before the window starts, in one write per series."""
         for name in names:
-            rows = self.known_by(name, pd.Timestamp(before) - pd.Timedelta(days=1))
+            rows = self.known_by(loaded.series[name], pd.Timestamp(before) - pd.Timedelta(days=1))
             store.write_observations(name, rows, "csv")
 
 
-def replay(runtime, arrivals: Arrivals, start: date, end: date, progress: bool = False):
-    """Run every session in [start, end]; returns the outcomes in order."""
-    from bot.analysis import series_needed
-    from bot.pipeline import run_session
-    loaded = runtime.config.get()
+def replay_store(fresh: bool = False):
+    """The replay's own SQLite store ($CLOSEBELL_HOME/replay.db); `fresh` forgets a previous replay."""
+    from bot.settings.paths import state_dir
+    from bot.store import Store
+    path = state_dir() / "replay.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+    return Store(f"sqlite:///{path}")
+
+
+def replay(app, arrivals: Arrivals, start: date, end: date, progress: bool = False, per_session: bool = False):
+    """Run every session in [start, end] at its run time on `app.clock` (a SimulatedClock); the outcomes
+    in order.
+
+    By default the rules are evaluated once over the whole window (re-evaluated only when the rules file
+    changes) and the sessions are walked for readiness, mutes, outbox, delivery and run records: each
+    session's answer reads only data public by its close, so the alerts are those of the per-session path
+    (`per_session=True`, the live daemon's way: fetch then evaluate at every close), session for session.
+    """
+    from bot.app.evaluation import prepare, series_needed
+    store = app.store
+    loaded = app.loaded
     names = series_needed(loaded.rules)
-    done = runtime.store.last_done_session()
+    done = store.last_done_session()
     if done is None:
-        arrivals.preload(runtime.store, loaded, names, start)
+        arrivals.preload(store, loaded, names, start)
     sessions = calendar.sessions(start, end)
-    runtime.store.outbox_recover()
+    offset = loaded.settings.schedule.offset_minutes
+    if not per_session:  # everything up to `end` in one write per series; point in time is the frame's job
+        arrivals.preload(store, loaded, names, pd.Timestamp(end) + pd.Timedelta(days=1))
     items = sessions
     if progress:
-        from tqdm import tqdm
+        from tqdm import tqdm  # deliberately lazy: only on a terminal
         items = tqdm(sessions, desc="replay", unit="session", leave=False)
     outcomes = []
+    evaluation, evaluated_for = None, None
     for session in items:
         if done is not None and session.date() <= done:
             continue  # finished before an interruption: its alerts are in the outbox already
-        outcomes.append(run_session(runtime, session, late=False, final=True))
-    from bot.notify.outbox import deliver
-    deliver(runtime.store, loaded.settings, notifiers=runtime.notifiers)  # anything a kill left pending
+        app.clock.set(run_time(session, offset))
+        if not per_session:
+            current = app.loaded
+            if evaluated_for is not current:  # first session, or the rules file changed
+                evaluation = prepare(current.rules, current.series, store=store, as_of=end)
+                evaluated_for = current
+        outcomes.append(app.run_session(session, late=False, final=True, evaluation=evaluation))
+    app.deliver_due()  # anything a kill left pending
     return outcomes

@@ -1,11 +1,11 @@
-"""The long-running bot: schedule a job after every close, catch up, keep rules live, stop cleanly.
+"""The long-running bot: schedule the app's session job after every close, hold the lock, stop cleanly.
 
-Start-up: take the instance lock (or stand by, on PostgreSQL), return rows a
-crash left mid-send to the outbox, catch up on every session missed since the
-last completed run (at most `catch_up_sessions`), then wait for the next close.
-Each job fetches, waits for the session's data until the deadline, evaluates
-and delivers through the outbox (`bot.pipeline.run_session`). A minute timer
-retries due deliveries and notices edits to the configuration.
+The daemon decides *when*; the application core (`bot.app.App`) decides
+*what*. Start-up: take the instance lock (or stand by, on PostgreSQL), catch
+up on every session missed since the last completed run, then wait for the
+next close. A job whose data is not in yet is looked at again every
+`poll_minutes` until the deadline. A minute timer picks up configuration
+edits, retries due deliveries and checks the lock.
 """
 
 from __future__ import annotations
@@ -13,84 +13,63 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pandas as pd
 
-from bot.daemon.trigger import SessionCloseTrigger, next_run, sessions_due
-from bot.data.calendar import ET
-from bot.errors import ClosebellError
-from bot.pipeline import Runtime, run_session
+from bot.clock import ET
+from bot.daemon.trigger import SessionCloseTrigger, next_run
+from bot.store.lock import InstanceLock
 
 log = logging.getLogger(__name__)
 
+
 class Daemon:
-    def __init__(self, runtime: Runtime, lock, now=None):
-        self.runtime = runtime
-        self.lock = lock
-        self.now = now or (lambda: datetime.now(ET))
+    def __init__(self, app, lock=None):
+        self.app = app
+        self.lock = lock or InstanceLock(app.store)
         self.stop_event = threading.Event()
         self.scheduler = None
         self._job_lock = threading.Lock()
-        self.commands = None
-
-    # -- the work -------------------------------------------------------------------------
+        self.commands = None  # the Telegram command poller, when enabled
 
     @property
     def schedule(self):
-        return self.runtime.config.get().settings.schedule
-
-    def deadline(self, session) -> datetime:
-        return datetime.combine(pd.Timestamp(session).date(), self.schedule.deadline, ET)
+        return self.app.loaded.settings.schedule
 
     def process(self, session):
-        """Run the job for `session`; if its data is not in yet, poll again until the deadline."""
+        """Run the job for `session`; if its data is not in yet, look again until the deadline."""
         with self._job_lock:
             if self.stop_event.is_set():
                 return None
-            now = self.now()
-            deadline = self.deadline(session)
             try:
-                outcome = run_session(self.runtime, session, late=now > deadline, final=now >= deadline)
-            except ClosebellError as exc:
-                log.error("job for %s failed: %s (retried at the next close)", pd.Timestamp(session).date(), exc)
-                return None
-            except Exception:
+                outcome = self.app.run_due(session)
+            except Exception:  # a bug in one job must not stop the schedule
                 log.exception("job for %s crashed (retried at the next close)", pd.Timestamp(session).date())
                 return None
             if outcome.status == "waiting":
-                when = min(now + timedelta(minutes=self.schedule.poll_minutes), deadline)
-                log.info("%s; next look at %s", outcome.line(), when.strftime("%H:%M %Z"))
+                now = self.app.clock.now()
+                when = min(now + timedelta(minutes=self.schedule.poll_minutes), self.app.deadline(session))
+                log.info("%s; next look at %s", outcome.line(), when.astimezone(ET).strftime("%H:%M %Z"))
                 if self.scheduler is not None:
                     self.scheduler.add_job(self.process, "date", run_date=when, args=[session],
                                            id=f"poll-{pd.Timestamp(session).date()}", replace_existing=True,
                                            misfire_grace_time=3600)
+            elif outcome.status == "failed":
+                log.error("%s (retried at the next close)", outcome.line())
             return outcome
 
     def catch_up(self):
-        """Evaluate, oldest first, every session missed since the last completed run."""
-        store = self.runtime.store
-        last_done = store.last_done_session()
-        # a first start evaluates the latest session only: history is for `backtest`, not for alerts
-        limit = self.schedule.catch_up_sessions if last_done else min(1, self.schedule.catch_up_sessions)
-        due = sessions_due(self.now(), self.schedule.offset_minutes, after=last_done, limit=limit)
+        """Every session missed since the last completed run, oldest first (also the after-close job)."""
+        due = self.app.sessions_due()
         if due:
             log.info("catching up %d session(s): %s", len(due), ", ".join(f"{d:%Y-%m-%d}" for d in due))
-        for session in due:
-            if self.stop_event.is_set():
-                return
-            self.process(session)
-
-    def on_close(self):
-        """The scheduled job: the session whose close (plus offset) just passed, and any that failed before."""
-        self.catch_up()
+        return [self.process(session) for session in due if not self.stop_event.is_set()]
 
     def tick(self):
         """Every minute: pick up configuration edits, retry due deliveries, check the lock."""
-        from bot.notify.outbox import deliver
         try:
-            loaded = self.runtime.config.get()
-            deliver(self.runtime.store, loaded.settings, notifiers=self.runtime.notifiers)
+            self.app.deliver_due()
         except Exception:
             log.exception("periodic delivery failed")
         if not self.lock.alive():
@@ -124,18 +103,18 @@ class Daemon:
         if not self.acquire():
             return
         try:
-            recovered = self.runtime.store.outbox_recover()
+            recovered = self.app.store.outbox_recover(self.app.clock.now())
             if recovered:
-                log.warning("%d delivery(ies) were mid-send when the last instance stopped: sending again",
-                            recovered)
+                log.warning("%d delivery(ies) were mid-send when the last instance stopped and their claim "
+                            "expired: sending again", recovered)
             self.catch_up()
             offset = self.schedule.offset_minutes
             self.scheduler = BackgroundScheduler(timezone=ET, job_defaults={"coalesce": True,
                                                                             "misfire_grace_time": 6 * 3600})
-            self.scheduler.add_job(self.on_close, SessionCloseTrigger(offset), id="after-close", max_instances=1)
+            self.scheduler.add_job(self.catch_up, SessionCloseTrigger(offset), id="after-close", max_instances=1)
             self.scheduler.add_job(self.tick, "interval", seconds=60, id="tick", max_instances=1)
             self.scheduler.start()
-            session, when = next_run(self.now(), offset)
+            session, when = next_run(self.app.clock.now(), offset)
             log.info("running; next job for %s at %s", f"{session:%Y-%m-%d}", when.strftime("%Y-%m-%d %H:%M %Z"))
             if self.commands is not None:
                 self.commands.start()

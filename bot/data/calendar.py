@@ -53,8 +53,9 @@ def _build() -> Calendar:
 
 def _cache_path():
     from bot.settings.paths import state_dir
+    from bot.clock import SYSTEM  # the real month, even in a replay: the cache follows the library's data
     version = metadata.version("exchange-calendars")
-    return state_dir() / "cache" / f"xnys-{version}-{date.today():%Y-%m}.npz"
+    return state_dir() / "cache" / f"xnys-{version}-{SYSTEM.today_et():%Y-%m}.npz"
 
 
 @functools.lru_cache(maxsize=1)
@@ -136,5 +137,32 @@ def last_closed_session(now: datetime) -> pd.Timestamp:
 
 
 def today_et(now: datetime | None = None) -> date:
-    return (now or datetime.now(ET)).astimezone(ET).date()
+    """The New York date of `now` (default: the system clock's now; pass a clock's now in domain code)."""
+    from bot.clock import SYSTEM
+    return (now or SYSTEM.now()).astimezone(ET).date()
 
+
+
+def expects_value(series_def, session) -> bool:
+    """Whether a series should have a value dated `session` (a NYSE session).
+
+    Daily series expect one every session, except yields (`units: percent`) on
+    US federal holidays when stocks trade: the bond market closes on Columbus
+    Day and Veterans Day (2024-10-14, 2024-11-11), so no yield is published
+    and the last one is carried forward. Monthly series never expect a value on
+    a given session (their freshness follows the release calendar; see
+    bot.data.freshness).
+    """
+    if series_def.frequency != "daily":
+        return False
+    if series_def.units == "percent":
+        day = pd.Timestamp(session).normalize()
+        return day not in federal_holidays(day.year)
+    return True
+
+
+@functools.lru_cache(maxsize=16)
+def federal_holidays(year: int) -> frozenset:
+    """US federal holidays of `year` (observed dates), as naive midnight timestamps."""
+    from pandas.tseries.holiday import USFederalHolidayCalendar
+    return frozenset(USFederalHolidayCalendar().holidays(f"{year}-01-01", f"{year}-12-31"))

@@ -1,13 +1,35 @@
-"""Keep what a source says only when it looks like data.
+"""Keep what a source or a file says only when it looks like data: the one cleaning path.
 
-A missing value, a price of zero, a date in the future or a one-day spike that
-reverses the next day is dropped with a logged reason, never stored. A whole
-answer that leaves nothing is the caller's SourceError.
+Every way data enters goes through here: a network source (`fetch`), a CSV
+directory (`fetch --data-dir`, `--data-dir` on check/backtest, `replay`, all
+of which read files with `bot.data.sources.csv.read`). What is rejected, and
+how it is worded, is decided in this module only:
+
+- a missing value (`.` or empty): skipped (sources say "no value" that way; one
+  summary line, not a warning per holiday);
+- a value that is not a number (in a file): rejected;
+- a date given twice with different values: **both rows are dropped**. Neither
+  can be trusted over the other, and a dropped day is carried forward from the
+  day before (a missing value the engine knows how to treat), whereas keeping
+  the wrong one invents a move (IWM 2024-07-10 at 150.00 read as "+37.76%" the
+  next day). The same value twice is kept once;
+- a price or index value of zero or below (`units: price` / `index`);
+- a date after today;
+- a one-day spike past the series' `move_limit()` that reverses the next day
+  (and a newest value past the limit, which is fetched again tomorrow);
+- in a file, an unterminated last line that is shorter than the rows above it
+  (see `cut_last_line`).
+
+Each rejected row is logged as a warning that names where it came from:
+`path:line` for a file, `source date` for a source. A whole answer that
+leaves nothing is the caller's SourceError.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -15,43 +37,175 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
+# frame.attrs keys: set by bot.data.sources.base.observations and csv.read, read here
+ORIGIN = "origin"  # a source name or a file path
+LINES = "lines"  # Noted(lines=Series of line numbers indexed by date) for rows read from a file
+DUPLICATES = "duplicates"  # {Timestamp: [every value given for that date, in order]}
 
-def clean(frame: pd.DataFrame, series, today: date, previous: float | None = None):
-    """Return (kept, reasons) where reasons lists what was dropped and why.
 
-    `previous` is the last stored value before the frame starts, so a spike on
-    the first new day is judged against what the store already holds.
+class Noted(dict):
+    """A dict kept in `frame.attrs` by reference: pandas deep-copies attrs on every operation, and
+    copying a line number per row each time costs seconds on a 16,000-row file."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One row not kept, and why, worded for the person who can fix it."""
+
+    where: str  # "data/IWM.csv:6120" or "nasdaq 2024-07-10"
+    reason: str
+
+    def __str__(self):
+        return f"{self.where}: {self.reason}"
+
+
+def where(frame: pd.DataFrame, day, origin: str | None = None) -> str:
+    """`path:line` when the row came from a file, else `source YYYY-MM-DD`."""
+    origin = frame.attrs.get(ORIGIN) or origin or "data"  # a file's path beats the source name "csv"
+    day = pd.Timestamp(day)
+    noted = (frame.attrs.get(LINES) or {}).get("lines")
+    if noted is not None and day in noted.index:
+        return " and ".join(f"{origin}:{n}" for n in noted.loc[[day]])
+    return f"{origin} {day:%Y-%m-%d}"
+
+
+def reject(rejections: list[Rejection]) -> None:
+    for r in rejections:
+        log.warning("%s", r)
+
+
+# -- file-level checks (bot.data.sources.csv.read) ---------------------------------------------------
+
+_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def parse_value(text: str) -> float | None:
+    """A file's value: a float, NaN for empty or '.', None for anything that is not a number."""
+    text = text.strip()
+    if text in ("", "."):
+        return np.nan
+    return float(text) if _NUMBER.match(text) else None
+
+
+def _decimals(text: str) -> int:
+    text = text.strip()
+    return len(text) - text.index(".") - 1 if "." in text else 0
+
+
+def cut_last_line(fields: list[str], above: list[list[str]], header: list[str]) -> str | None:
+    """Why an unterminated last line looks cut off, or None if it looks whole.
+
+    A file whose other lines all end in a newline and whose last line does not
+    was most likely cut while being written or copied. The line is dropped when
+    it is shorter than the rows above it: fewer fields than the header, a field
+    the rows above always fill left empty, a date or value that does not parse,
+    or fewer decimals than every one of the rows above (`2024-06-03,200` under
+    rows like `2024-05-31,203.1200`), a date cut short (`2024-07-1`). A line as long as its neighbours is kept:
+    it is indistinguishable from a whole one.
     """
-    reasons: list[str] = []
+    if len(fields) < len(header):
+        return f"has {len(fields)} of the header's {len(header)} fields"
+    recent = above[-20:]
+    for i, name in enumerate(header):
+        if not fields[i].strip() and recent and all(len(r) > i and r[i].strip() for r in recent):
+            return f"leaves {name} empty where every row above fills it"
+    for name in ("date", "release_date"):
+        if name in header and fields[header.index(name)].strip() and not _DATE.match(fields[header.index(name)]):
+            return f"{name} {fields[header.index(name)]!r} is not a whole YYYY-MM-DD date"
+    value = fields[header.index("value")]
+    if parse_value(value) is None:
+        return f"value {value!r} is not a number"
+    if recent:
+        places = {_decimals(r[header.index("value")]) for r in recent if len(r) > header.index("value")}
+        if len(places) == 1 and _decimals(value) < places.pop():
+            return f"value {value!r} has fewer decimals than the rows above"
+    return None
+
+
+# -- value-level checks: every frame, from a source or a file -----------------------------------------
+
+def resolve_duplicates(frame: pd.DataFrame, origin: str | None = None) -> tuple[pd.DataFrame, list[Rejection]]:
+    """Drop every date given twice with different values (see the module docstring)."""
+    dups = frame.attrs.get(DUPLICATES) or {}
+    rejections, conflicting = [], []
+    for day, values in dups.items():
+        distinct = sorted({v for v in values if not pd.isna(v)})
+        if len(distinct) > 1:
+            shown = " and ".join(f"{v:g}" for v in values)
+            rejections.append(Rejection(where(frame, day, origin),
+                                        f"{pd.Timestamp(day):%Y-%m-%d} given {len(values)} times ({shown}); "
+                                        "dropped (neither value is trusted; fix the data)"))
+            conflicting.append(pd.Timestamp(day))
+        else:
+            log.info("%s: %s given %d times with the same value; kept once", where(frame, day, origin),
+                     f"{pd.Timestamp(day):%Y-%m-%d}", len(values))
+    if conflicting:
+        frame = frame[~frame.index.isin(conflicting)]
     frame = frame.copy()
+    frame.attrs = {k: v for k, v in frame.attrs.items() if k != DUPLICATES}
+    return frame, rejections
+
+
+def clean(frame: pd.DataFrame, series=None, today: date | None = None, previous: float | None = None,
+          origin: str | None = None):
+    """Return (kept, reasons): the rows worth keeping, and one summary line per kind of row dropped.
+
+    `series` (a SeriesDef) gives the units and move limit; without it only the
+    checks that need no units run (duplicates, missing, future). `previous` is
+    the last stored value before the frame starts, so a spike on the first new
+    day is judged against what the store already holds. `today` None skips the
+    future-date check. Each rejected row is also logged with where it came from.
+    """
+    name = getattr(series, "name", None) or origin or frame.attrs.get(ORIGIN) or "data"
+    reasons: list[str] = []
+    frame, rejected = resolve_duplicates(frame, origin)
+    if rejected:
+        reasons.append(f"{len(rejected)} date(s) given twice with different values dropped "
+                       f"({', '.join(r.reason.split(' ', 1)[0] for r in rejected[:3])})")
 
     missing = frame["value"].isna()
     if missing.any():
         reasons.append(f"{int(missing.sum())} missing value(s) ('.' or empty) skipped")
+        log.info("%s: %s", name, reasons[-1])
         frame = frame[~missing]
 
-    future = frame.index > pd.Timestamp(today)
-    if future.any():
-        reasons.append(f"{int(future.sum())} row(s) dated after today ({today}) dropped")
-        frame = frame[~future]
+    if today is not None:
+        future = frame.index > pd.Timestamp(today)
+        if future.any():
+            reasons.append(f"{int(future.sum())} row(s) dated after today ({today}) dropped")
+            rejected += [Rejection(where(frame, d, origin), f"{d:%Y-%m-%d} is after today ({today}); dropped")
+                         for d in frame.index[future]]
+            frame = frame[~future]
 
-    if series.units in ("price", "index"):
+    units = getattr(series, "units", None)
+    if units in ("price", "index"):
         bad = frame["value"] <= 0
         if bad.any():
             days = ", ".join(d.strftime("%Y-%m-%d") for d in frame.index[bad][:3])
             reasons.append(f"{int(bad.sum())} non-positive value(s) rejected ({days})")
+            rejected += [Rejection(where(frame, d, origin), f"{d:%Y-%m-%d} value {v:g} is not positive "
+                                                            f"(a {units} must be > 0); dropped")
+                         for d, v in frame["value"][bad].items()]
             frame = frame[~bad]
 
-    if series.frequency == "daily" and len(frame):
-        spikes = _spikes(frame["value"].to_numpy(), series.units, series.move_limit(), previous)
+    if series is not None and series.frequency == "daily" and len(frame):
+        limit = series.move_limit()
+        spikes = _spikes(frame["value"].to_numpy(), units, limit, previous)
         if spikes.any():
+            unit = "%" if units == "price" else " points"
             days = ", ".join(f"{d:%Y-%m-%d}={v:g}" for d, v in zip(frame.index[spikes][:3],
                                                                     frame["value"][spikes][:3]))
             reasons.append(f"{int(spikes.sum())} implausible jump(s) rejected ({days}; limit "
-                           f"{series.move_limit():g}{'%' if series.units == 'price' else ' points'} a day)")
+                           f"{limit:g}{unit} a day)")
+            rejected += [Rejection(where(frame, d, origin), f"{d:%Y-%m-%d} value {v:g} jumps more than "
+                                                            f"{limit:g}{unit} from its neighbours; dropped")
+                         for d, v in frame["value"][spikes].items()]
             frame = frame[~spikes]
-    for reason in reasons:
-        log.warning("%s: %s", series.name, reason)
+    reject(rejected)
     return frame, reasons
 
 

@@ -5,15 +5,28 @@ overlap that picks up revisions (FRED revises CPI for months; ETF adjusted
 closes change on ex-dividend days). Each series is written in its own
 transaction, and each attempt is recorded with its source, so `status` can say
 which source served what and which one failed.
+
+Without a network, every series would wait out its primary and its fallback,
+each with retries and timeouts (49 s for `run --once`). So the first failure to
+connect at all (refused, no DNS, no route: `SourceUnreachable`, never an HTTP
+status) marks that host unreachable for the rest of the update and triggers
+one probe: a TCP connect to another host the series use. If that fails too, the
+network is down and every remaining source is skipped at once with "network
+unreachable (...)". An update also stops starting new series once its time
+budget is spent.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from urllib.parse import urlsplit
 
 from bot.data import clean as cleaning
+from bot.data.http import SourceUnreachable
 from bot.data.sources import get_source
 from bot.data.sources.base import between
 from bot.errors import ClosebellError, SourceError
@@ -23,6 +36,8 @@ log = logging.getLogger(__name__)
 
 OVERLAP = {"daily": timedelta(days=10), "monthly": timedelta(days=120)}
 DEFAULT_HISTORY = timedelta(days=365 * 15)  # first backfill from a network source
+BUDGET_SECONDS = 240.0  # one update starts no new series after this long (the daemon polls every 10 minutes)
+PROBE_TIMEOUT = 3.0
 
 
 @dataclass
@@ -41,7 +56,15 @@ class FetchResult:
             via = f" (after: {'; '.join(self.errors)})" if self.errors else ""
             return f"{self.series}: {self.rows} new or changed row(s) from {self.source}, latest " \
                    f"{self.last or '-'}{via}{extra}"
-        return f"{self.series}: FAILED: {'; '.join(self.errors)}"
+        # sources skipped for the same reason share it: "yahoo and nasdaq: network unreachable (...); not tried"
+        parts: list[tuple[list[str], str]] = []
+        for error in self.errors:
+            source, _, rest = error.partition(": ")
+            if parts and rest.endswith("; not tried") and parts[-1][1] == rest:
+                parts[-1][0].append(source)
+            else:
+                parts.append(([source], rest))
+        return f"{self.series}: FAILED: " + "; ".join(f"{' and '.join(s)}: {r}" for s, r in parts)
 
 
 def chain_for(series: SeriesDef, data_dir: str | None):
@@ -51,12 +74,90 @@ def chain_for(series: SeriesDef, data_dir: str | None):
     return [(ref.source, ref.symbol, None) for ref in series.chain]
 
 
+def host_of(url: str) -> tuple[str, int] | None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def tcp_probe(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """None if a TCP connection to host:port opens, else why not."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except socket.gaierror as exc:
+        return f"name resolution failed ({exc.strerror or exc})"
+    except OSError as exc:
+        return (exc.strerror or str(exc) or type(exc).__name__).lower()
+
+
+class Reach:
+    """What this update has learnt about the network: hosts that refused, and whether it is down."""
+
+    def __init__(self, candidates: list[tuple[str, int]], probe=tcp_probe):
+        self.candidates = candidates  # every network host the series use, in first-use order
+        self.probe = probe
+        self.dead: dict[tuple[str, int], str] = {}
+        self.down: str | None = None
+        self.probed = False
+
+    def skip_reason(self, host) -> str | None:
+        if self.down:
+            return f"network unreachable ({self.down})"
+        if host in self.dead:
+            return f"host unreachable ({self.dead[host]})"
+        return None
+
+    def failed(self, host, message: str) -> None:
+        """`host` could not be connected to: remember it, and once per update ask whether the network is down."""
+        if host is None:
+            return
+        self.dead[host] = message
+        if self.probed:
+            if all(h in self.dead for h in self.candidates):
+                self.down = f"{message}; every source host unreachable"
+            return
+        self.probed = True
+        others = [h for h in self.candidates if h not in self.dead]
+        if not others:
+            self.down = message
+            return
+        probe_host, probe_port = others[0]
+        why = self.probe(probe_host, probe_port)
+        log.info("fetch: %s unreachable; probe of %s:%s: %s", host[0], probe_host, probe_port, why or "connected")
+        if why:
+            self.down = f"{message}; {probe_host}:{probe_port}: {why} too"
+
+
+def network_hosts(series_defs, names, settings) -> list[tuple[str, int]]:
+    hosts: list[tuple[str, int]] = []
+    for name in names:
+        for ref in series_defs[name].chain:
+            if ref.source == "csv":
+                continue
+            source = get_source(ref.source, settings.sources.get(ref.source) if settings is not None else None)
+            host = host_of(source.base_url)
+            if host and host not in hosts:
+                hosts.append(host)
+    return hosts
+
+
 def update(store, series_defs: dict[str, SeriesDef], settings=None, names=None, since: date | None = None,
-           data_dir: str | None = None, today: date | None = None, progress: bool = False) -> list[FetchResult]:
+           data_dir: str | None = None, today: date | None = None, progress: bool = False,
+           budget_seconds: float | None = BUDGET_SECONDS, timer=time.monotonic, probe=tcp_probe
+           ) -> list[FetchResult]:
+    """Each series in `names` (default: all) from its sources into the store; a FetchResult per series.
+
+    `budget_seconds` (None: no limit) stops starting new series once spent (measured with `timer`, a
+    monotonic clock); `probe(host, port) -> None | reason` is the network check (see the module docstring).
+    """
     from bot.data.calendar import today_et
     today = today or today_et()
     names = list(names or series_defs)
     last_dates = store.last_dates()
+    reach = Reach([] if data_dir else network_hosts(series_defs, names, settings), probe)
+    started = timer()
     results = []
     items = names
     if progress:
@@ -64,12 +165,19 @@ def update(store, series_defs: dict[str, SeriesDef], settings=None, names=None, 
         items = tqdm(names, desc="fetch", unit="series", leave=False)
     for name in items:
         series = series_defs[name]
-        results.append(update_one(store, series, settings, since, data_dir, today, last_dates.get(name)))
+        if budget_seconds is not None and timer() - started > budget_seconds:
+            message = f"not tried: this fetch's time budget of {budget_seconds:g}s was spent"
+            store.record_fetch(name, series.source, False, 0, message)
+            results.append(FetchResult(name, ok=False, last=last_dates.get(name), errors=[message]))
+        else:
+            results.append(update_one(store, series, settings, since, data_dir, today, last_dates.get(name), reach))
         log.info("fetch %s", results[-1].line())
     return results
 
 
-def update_one(store, series: SeriesDef, settings, since, data_dir, today, last: date | None) -> FetchResult:
+def update_one(store, series: SeriesDef, settings, since, data_dir, today, last: date | None,
+               reach: Reach | None = None) -> FetchResult:
+    reach = reach or Reach([])
     result = FetchResult(series.name, ok=False, last=last)
     if since is not None:
         start = since
@@ -80,18 +188,27 @@ def update_one(store, series: SeriesDef, settings, since, data_dir, today, last:
     for source_name, symbol, source_settings in chain_for(series, data_dir):
         if source_settings is None and settings is not None:
             source_settings = settings.sources.get(source_name)
+        source = get_source(source_name, source_settings)
+        host = host_of(source.base_url) if source_name != "csv" else None
+        skip = reach.skip_reason(host) if host else None
+        if skip:
+            message = f"{source_name}: {skip}; not tried"
+            result.errors.append(message)
+            store.record_fetch(series.name, source_name, False, 0, message)
+            continue
         try:
-            source = get_source(source_name, source_settings)
             raw = source.fetch(symbol, start, today, monthly=series.frequency == "monthly")
             raw = between(raw, start, None)
             previous = store.last_value_before(series.name, raw.index.min().date()) if len(raw) else None
-            kept, dropped = cleaning.clean(raw, series, today, previous)
+            kept, dropped = cleaning.clean(raw, series, today, previous, origin=source_name)
             if len(raw) and kept.empty:
                 raise SourceError(source_name, f"all {len(raw)} row(s) rejected: {'; '.join(dropped)}")
             first_seen = today if series.frequency == "monthly" else None
             rows = store.write_observations(series.name, kept, source_name, first_seen=first_seen)
         except ClosebellError as exc:
             message = str(exc)
+            if isinstance(exc, SourceUnreachable):
+                reach.failed(host, message)
             result.errors.append(message)
             store.record_fetch(series.name, source_name, False, 0, message)
             log.warning("fetch %s from %s failed: %s", series.name, source_name, message)

@@ -12,6 +12,7 @@ import logging
 import os
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -25,14 +26,24 @@ USER_AGENT = f"Closebell/{__version__} (market-close alert bot; python-requests)
 CONNECT_TIMEOUT = 10.0
 
 
-def make_session(retries: int = 3, backoff: float | None = None) -> requests.Session:
+RETRY_AFTER_MAX = 60  # seconds; urllib3 would otherwise sleep up to 6 hours on a server's say-so
+
+
+class SourceUnreachable(SourceError):
+    """No connection at all (refused, no DNS, no route): the network or the host is down, not the source's data."""
+
+
+def make_session(retries: int = 3, backoff: float | None = None, read_retries: int | None = None
+                 ) -> requests.Session:
+    """A session that retries refused connections, 429 and 5xx; `read_retries` stalls (default: retries)."""
     if backoff is None:
         backoff = float(os.environ.get("CLOSEBELL_HTTP_BACKOFF", "1.0"))
-    retry = Retry(total=retries, connect=retries, read=retries, status=retries,
+    read = retries if read_retries is None else read_retries
+    retry = Retry(total=retries, connect=retries, read=read, status=retries,
                   backoff_factor=backoff, backoff_max=60,
                   status_forcelist=(429, 500, 502, 503, 504),
                   allowed_methods=("GET", "HEAD"), respect_retry_after_header=True,
-                  raise_on_status=False)
+                  retry_after_max=RETRY_AFTER_MAX, raise_on_status=False)
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("http://", adapter)
@@ -41,36 +52,69 @@ def make_session(retries: int = 3, backoff: float | None = None) -> requests.Ses
     return session
 
 
-_session: requests.Session | None = None
+_sessions: dict[bool, requests.Session] = {}
 
 
-def session() -> requests.Session:
-    global _session
-    if _session is None:
-        _session = make_session()
-    return _session
+def session(retry_stalls: bool = True) -> requests.Session:
+    """The shared session; `retry_stalls=False` for a source whose stall is not worth waiting out twice."""
+    if retry_stalls not in _sessions:
+        _sessions[retry_stalls] = make_session() if retry_stalls else make_session(read_retries=0)
+    return _sessions[retry_stalls]
 
 
-def get(source: str, url: str, params=None, timeout: float = 30.0, headers=None) -> requests.Response:
+def get(source: str, url: str, params=None, timeout: float = 30.0, headers=None,
+        retry_stalls: bool = True) -> requests.Response:
     """GET or raise SourceError naming the source and what went wrong (never the query's secrets)."""
     shown = redact(url)
+    stalls = session(retry_stalls)
+    connect = min(CONNECT_TIMEOUT, timeout)
     try:
-        response = session().get(url, params=params, timeout=(CONNECT_TIMEOUT, timeout), headers=headers)
+        response = stalls.get(url, params=params, timeout=(connect, timeout), headers=headers)
     except requests.exceptions.RetryError as exc:
         raise SourceError(source, f"gave up after retries: {redact(str(exc.args[0] if exc.args else exc))}",
                           shown) from None
+    except requests.exceptions.ChunkedEncodingError as exc:  # not a ConnectionError: the server did answer
+        raise SourceError(source, cut_short(exc), shown) from None
+    except requests.exceptions.ConnectTimeout:  # before Timeout, its other parent: the host never answered
+        raise SourceUnreachable(source, f"cannot connect (no answer to connect within {connect:g}s)",
+                                shown) from None
     except requests.exceptions.Timeout:
         raise SourceError(source, f"no answer within {timeout:g}s", shown) from None
     except requests.exceptions.ConnectionError as exc:
         if "Read timed out" in str(exc):  # read timeouts retried to exhaustion arrive as ConnectionError
-            raise SourceError(source, f"no answer within {timeout:g}s (after retries)", shown) from None
-        raise SourceError(source, f"cannot connect ({_reason(exc)})", shown) from None
+            tries = _tries(stalls)
+            raise SourceError(source, f"no answer within {timeout:g}s" + (f" ({tries} tries)" if tries > 1 else ""),
+                              shown) from None
+        reason = _reason(exc)
+        if reason in CONNECTION_LEVEL:
+            raise SourceUnreachable(source, f"cannot connect ({reason})", shown) from None
+        raise SourceError(source, f"cannot connect ({reason})", shown) from None
     except requests.exceptions.RequestException as exc:
         raise SourceError(source, redact(str(exc)), shown) from None
     if response.status_code != 200:
         raise SourceError(source, f"HTTP {response.status_code} {response.reason or ''}".rstrip()
                           + _snippet(response.text), shown)
     return response
+
+
+def cut_short(exc) -> str:
+    """The message for a body that ended before its Content-Length (urllib3 2 enforces it).
+
+    requests wraps urllib3's IncompleteRead(partial, expected) in a ProtocolError
+    in a ChunkedEncodingError; a chunked body that stops mid-chunk arrives the
+    same way without the counts. Either way the answer is incomplete, and a
+    parser must never see it: the last line could stop inside a number.
+    """
+    found = exc
+    for _ in range(4):  # walk ChunkedEncodingError -> ProtocolError -> IncompleteRead
+        if isinstance(found, urllib3.exceptions.IncompleteRead):
+            got, more = int(found.partial), int(found.expected)
+            return f"the answer was cut short: {got} of {got + more} bytes arrived"
+        nested = [a for a in getattr(found, "args", ()) if isinstance(a, BaseException)]
+        if not nested:
+            break
+        found = nested[-1]
+    return "the answer was cut short: the connection closed before the whole body arrived"
 
 
 def check_not_html(source: str, response: requests.Response, expected: str) -> str:
@@ -87,14 +131,27 @@ def check_not_html(source: str, response: requests.Response, expected: str) -> s
 
 
 def _snippet(text: str) -> str:
-    text = " ".join(text.split())[:120]
+    text = redact(" ".join(text.split()))[:120]  # a server may echo the query, key included
     return f": {text!r}" if text else ""
+
+
+def _tries(session) -> int:
+    retry = session.get_adapter("http://").max_retries
+    return 1 + (retry.read if retry.read is not None else retry.total or 0)
+
+
+# What a failure to reach a host says, as `_reason` words it. Each means no HTTP conversation took place:
+# the network (or that host) is down, not the service misbehaving. `fetch.update` stops asking the
+# network after one of these (see bot/data/fetch.py).
+CONNECTION_LEVEL = ("connection refused", "name or service not known", "temporary failure in name resolution",
+                    "network is unreachable", "no route to host", "timed out", "nodename nor servname provided",
+                    "no address associated with hostname")
 
 
 def _reason(exc) -> str:
     text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "Temporary failure in name resolution",
-                   "Network is unreachable", "No route to host", "timed out"):
-        if marker in text:
-            return marker.lower()
+    lowered = text.lower()
+    for marker in CONNECTION_LEVEL:
+        if marker in lowered:
+            return marker
     return redact(text)[:160]

@@ -18,11 +18,18 @@ def known_by(frame: pd.DataFrame, day: date | None) -> pd.DataFrame:
     return frame[public <= pd.Timestamp(day)]
 
 
-def from_data_dir(data_dir: str, names, as_of: date | None = None) -> dict[str, pd.DataFrame]:
+def from_data_dir(data_dir: str, names, as_of: date | None = None, series_defs=None,
+                  today: date | None = None) -> dict[str, pd.DataFrame]:
+    """Each series from DIR/NAME.csv, through the same cleaning as `fetch` (bot.data.clean).
+
+    `series_defs` gives each series its units (a price must be > 0, no spike
+    past its move limit); `today` rejects rows dated after it.
+    """
     from pathlib import Path
     out = {}
     for name in names:
-        out[name] = known_by(csv_source.read(Path(data_dir) / f"{name}.csv"), as_of)
+        series = (series_defs or {}).get(name)
+        out[name] = known_by(csv_source.read(Path(data_dir) / f"{name}.csv", series=series, today=today), as_of)
     return out
 
 
@@ -35,7 +42,9 @@ def from_store(store, names, as_of: date | None = None) -> dict[str, pd.DataFram
     return out
 
 
-def observations(names, store=None, data_dir: str | None = None, as_of: date | None = None):
+def observations(names, store=None, data_dir: str | None = None, as_of: date | None = None,
+                 series_defs=None, today: date | None = None):
+    """From `data_dir` (cleaned like a fetch: pass `series_defs` and `today` for every check), else the store."""
     if data_dir:
-        return from_data_dir(data_dir, names, as_of)
+        return from_data_dir(data_dir, names, as_of, series_defs=series_defs, today=today)
     return from_store(store, names, as_of)

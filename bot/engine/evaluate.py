@@ -1,10 +1,11 @@
-"""Rules x frame -> when each rule held and fired, on every session at once.
+"""Rules x frame -> when each rule held, fired and resolved, on every session at once.
 
 `evaluate` is the single code path behind `check` (read one session),
 `backtest` (read a window) and the daemon. Every function is computed once per
 distinct sub-expression over all sessions (vectorized), and shared between
-rules. Only the cooldown needs a loop, and it runs over the sessions where a
-rule's condition held, not over every session.
+rules. Conditions are three-valued (true 1.0, false 0.0, unknown NaN, Kleene's
+logic); a rule fires only where its condition is true. Only the firing
+lifecycle (`bot.engine.lifecycle`) loops, over candidate sessions only.
 """
 
 from __future__ import annotations
@@ -17,12 +18,30 @@ import pandas as pd
 from bot.engine import expr as E
 from bot.engine.frame import MAX_CARRY, Frame
 from bot.engine.functions import FUNCTIONS, M, N, RULE
+from bot.engine.lifecycle import fire, fire_and_resolve  # noqa: F401 - fire is part of this module's API
 from bot.engine.messages import format_value
-from bot.engine.rules import Rule
+from bot.engine.rules import Rule, names_in
 
 _COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
             "==": np.equal, "!=": np.not_equal}
 _ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}
+
+
+def kleene_and(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Three-valued `and`: false if either side is false, else unknown if either is unknown, else true.
+
+    So `false and unknown` is false: a gap in one series never hides a condition that is already
+    settled by another.
+    """
+    return np.where((left == 0.0) | (right == 0.0), 0.0, left * right)
+
+
+def kleene_or(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Three-valued `or`: true if either side is true, else unknown if either is unknown, else false.
+
+    So `pct_change(IWM, 1) >= 2 or pct_change(RSP, 1) >= 2` fires on an IWM +2% day before RSP exists.
+    """
+    return np.where((left == 1.0) | (right == 1.0), 1.0, np.maximum(left, right))
 
 
 class Context:
@@ -52,9 +71,9 @@ class Context:
         if isinstance(node, E.Binary):
             left, right = self.eval(node.left), self.eval(node.right)
             if node.op == "and":
-                return left * right  # NaN (unknown) wins over false: an expression touching a gap is false
+                return kleene_and(left, right)
             if node.op == "or":
-                return np.maximum(left, right)
+                return kleene_or(left, right)
             with np.errstate(divide="ignore", invalid="ignore"):
                 if node.op in _COMPARE:
                     out = _COMPARE[node.op](left, right).astype(float)
@@ -80,28 +99,16 @@ class Context:
         return spec.impl(*args)
 
 
-def fire(holds: np.ndarray, for_sessions: int, cooldown: int) -> np.ndarray:
-    """A rule fires when it held on each of the last `for_sessions` sessions and did not fire in the
-    previous `cooldown` sessions."""
-    ok = holds == 1.0
-    if for_sessions > 1:
-        runs = pd.Series(ok.astype(float)).rolling(for_sessions, min_periods=for_sessions).sum().to_numpy()
-        ok = runs == for_sessions
-    fires = np.zeros(len(ok), dtype=bool)
-    last = -10**9
-    for i in np.flatnonzero(ok):
-        if i - last > cooldown:
-            fires[i] = True
-            last = i
-    return fires
-
-
 @dataclass
 class Evaluation:
+    """Per rule id, arrays over the frame's sessions; `context` evaluates any sub-expression (memoized)."""
+
     frame: Frame
     rules: list[Rule]
-    holds: dict[str, np.ndarray] = field(default_factory=dict)
-    fires: dict[str, np.ndarray] = field(default_factory=dict)
+    holds: dict[str, np.ndarray] = field(default_factory=dict)  # the condition: 1.0 / 0.0 / NaN (unknown)
+    fires: dict[str, np.ndarray] = field(default_factory=dict)  # bool: the rule fired on that session
+    resolves: dict[str, np.ndarray] = field(default_factory=dict)  # bool: it resolved (resolve: true only)
+    active: dict[str, np.ndarray] = field(default_factory=dict)  # bool: fired and not yet resolved
     context: Context | None = None
 
     def rule(self, rule_id: str) -> Rule:
@@ -117,6 +124,17 @@ class Evaluation:
 
     def fired_on(self, i: int) -> list[Rule]:
         return [r for r in self.rules if self.fires[r.id][i]]
+
+    def resolved_on(self, i: int) -> list[Rule]:
+        return [r for r in self.rules if self.resolves[r.id][i]]
+
+    def resolve_dates(self, rule_id: str, start=None, end=None) -> pd.DatetimeIndex:
+        sessions = self.frame.sessions[self.resolves[rule_id]]
+        if start is not None:
+            sessions = sessions[sessions >= pd.Timestamp(start)]
+        if end is not None:
+            sessions = sessions[sessions <= pd.Timestamp(end)]
+        return sessions
 
     def value(self, node: E.Node, i: int) -> float:
         return float(self.context.eval(node)[i])
@@ -141,7 +159,8 @@ class Evaluation:
     def gaps(self, rule: Rule, i: int) -> list[str]:
         """Why a rule's inputs are incomplete on session i: carried-forward or missing series."""
         out = []
-        for name in rule.series:
+        clear = names_in(rule.clear_when) if rule.clear_when is not None else ()
+        for name in dict.fromkeys(rule.series + clear):
             if name in self.frame.daily:
                 age = int(self.frame.age[name][i])
                 if age > MAX_CARRY:
@@ -160,10 +179,18 @@ def evaluate(rules: list[Rule], frame: Frame) -> Evaluation:
     evaluation = Evaluation(frame, list(rules), context=context)
     for rule in rules:
         holds = context.eval(rule.condition)
-        fires = fire(holds, rule.for_sessions, rule.cooldown)
+        if rule.resolve:
+            clears = context.eval(rule.clear_condition)
+            fires, resolves, active = fire_and_resolve(holds, clears, rule.for_sessions, rule.cooldown,
+                                                       rule.clear_for)
+        else:
+            fires = fire(holds, rule.for_sessions, rule.cooldown)
+            resolves, active = np.zeros(len(frame), dtype=bool), np.zeros(len(frame), dtype=bool)
         context.fires[rule.id] = fires
         evaluation.holds[rule.id] = holds
         evaluation.fires[rule.id] = fires
+        evaluation.resolves[rule.id] = resolves
+        evaluation.active[rule.id] = active
     return evaluation
 
 

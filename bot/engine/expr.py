@@ -97,6 +97,17 @@ class Num(Node):
 
 
 @dataclass(frozen=True)
+class Param(Num):
+    """A rule parameter bound to its value (`params: {rally: 4}` turns `rally` into Param(4, 'rally')).
+
+    It evaluates and is keyed as the number, so two rules (or two sweep values) with different
+    values never share a computed result, and equal values do.
+    """
+
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class Name(Node):
     name: str = ""
 
@@ -149,6 +160,7 @@ _NEG_BINDING = 7
 _RESERVED = {"and", "or", "not"}
 _PYTHON_WORDS = {"lambda", "import", "def", "class", "exec", "eval", "open", "for", "in", "is", "if", "else",
                  "True", "False", "None", "true", "false", "yield", "await", "global", "with", "del"}
+RESERVED_WORDS = frozenset(_RESERVED | _PYTHON_WORDS)  # never a series or parameter name
 
 
 class Parser:
@@ -299,3 +311,60 @@ def walk(node: Node):
     elif isinstance(node, Binary):
         yield from walk(node.left)
         yield from walk(node.right)
+
+
+def substitute(node: Node, values) -> Node:
+    """The tree with every parameter name (a Name or an already bound Param) in `values` bound to its value."""
+    if isinstance(node, Param):
+        return Param(node.start, node.end, float(values[node.name]), node.name) if node.name in values else node
+    if isinstance(node, Name):
+        return Param(node.start, node.end, float(values[node.name]), node.name) if node.name in values else node
+    if isinstance(node, Call):
+        return Call(node.start, node.end, node.func, tuple(substitute(a, values) for a in node.args))
+    if isinstance(node, Unary):
+        return Unary(node.start, node.end, node.op, substitute(node.operand, values))
+    if isinstance(node, Binary):
+        return Binary(node.start, node.end, node.op, substitute(node.left, values), substitute(node.right, values))
+    return node
+
+
+@dataclass(frozen=True)
+class Word:
+    """A name found in text that does not parse: `called` when '(' follows it."""
+
+    text: str
+    start: int
+    called: bool
+
+
+def words(text: str, rule_ref_funcs=("fired",)) -> list[Word]:
+    """Every name in `text`, read past characters the tokenizer refuses.
+
+    After a syntax error the parse tree is lost, but the names are not: reporting the
+    unknown ones too lets a user fix every mistake of an expression in one go. Rule ids
+    inside fired(...) are skipped (they may contain '-').
+    """
+    found: list[Word] = []
+    pos, skip_rule_ref = 0, False
+    text = text[:MAX_LENGTH]
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            pos += 1
+            continue
+        kind, value = match.lastgroup, match.group()
+        pos = match.end()
+        if skip_rule_ref:
+            if value in (",", ")"):
+                skip_rule_ref = False
+            continue
+        if kind != "name":
+            continue
+        rest = text[pos:].lstrip()
+        called = rest.startswith("(")
+        found.append(Word(value, match.start(), called))
+        if called and value in rule_ref_funcs:
+            pos = pos + (len(text[pos:]) - len(rest)) + 1
+            skip_rule_ref = True
+    return found
+

@@ -2,8 +2,10 @@
 
 Read the table `FUNCTIONS` top to bottom to see the whole vocabulary. Values
 are float arrays over sessions with NaN for missing; conditions are float
-arrays of 1.0 (true), 0.0 (false) and NaN (unknown: an input was missing),
-so "missing compares false" holds through `and`, `or` and `not`.
+arrays of 1.0 (true), 0.0 (false) and NaN (unknown: an input was missing).
+Unknown follows Kleene's three-valued logic through `and`, `or` and `not`
+(`false and unknown` is false, `true or unknown` is true, `not unknown` is
+unknown), and a rule fires only where its condition is true.
 `n` always counts sessions.
 """
 

@@ -9,6 +9,7 @@ never surfaces as a broken alert on a user's phone.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from bot.engine import expr as E
@@ -78,6 +79,9 @@ def parse_template(text: str) -> Template:
                 node = E.parse(expr_text.strip())
             except E.ExprError as exc:
                 raise TemplateError(f"in {{{body}}}: {exc.message}", start + exc.offset) from None
+            too_wide = _too_wide(spec)
+            if too_wide:
+                raise TemplateError(f"in {{{body}}}: {too_wide}", i + 1 + len(expr_text) + 1)
             try:
                 format(1.0, spec)
             except ValueError as exc:
@@ -94,6 +98,32 @@ def parse_template(text: str) -> Template:
     if literal:
         pieces.append("".join(literal))
     return Template(tuple(pieces))
+
+
+MAX_WIDTH = 40
+MAX_PRECISION = 10
+# Python's format spec: [[fill]align][sign][z][#][0][width][grouping][.precision][type]
+_SPEC = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?(?P<width>\d*)[_,]?(?:\.(?P<precision>\d*))?[a-zA-Z%]?$", re.S)
+
+
+def _too_wide(spec: str) -> str | None:
+    """Why a format spec asks for more than an alert can show, or None.
+
+    `{IWM:>999999999}` would build a gigabyte string on every render, so widths
+    and precisions are bounded when the rule is validated, not when it fires.
+    """
+    match = _SPEC.match(spec)
+    numbers = ([match.group("width"), match.group("precision")] if match
+               else re.findall(r"\d+", spec))  # not a spec Python reads: refuse any large number in it
+    width = int(match.group("width") or 0) if match else max((int(n) for n in numbers if n), default=0)
+    precision = int(match.group("precision") or 0) if match else 0
+    if width > MAX_WIDTH:
+        return (f"width {width} in format '{spec}' is too wide; at most {MAX_WIDTH} characters, "
+                f"e.g. {{pct_change(IWM, 5):>8.1f}}")
+    if precision > MAX_PRECISION:
+        return (f"precision {precision} in format '{spec}' is too fine; at most {MAX_PRECISION} digits, "
+                f"e.g. {{pct_change(IWM, 5):+.2f}}")
+    return None
 
 
 def _closing(text, start):

@@ -3,16 +3,23 @@
 The registry below maps each channel name used in YAML (`notify: [telegram]`)
 to the module that delivers it. A module is imported only when its channel is
 configured, so a user without Telegram never loads python-telegram-bot.
+
+Every notifier module has REQUIRED_ENV (the settings that make it configured)
+and a `Notifier(settings, clock=None)` with `recipients()`, `units(alerts)`
+(which alerts go as one message: see bot.notify.base) and
+`send(recipient, alerts, charts, record)`.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
 
 NOTIFIERS = {
     "console": "bot.notify.console",  # readable lines on stdout; the default
     "telegram": "bot.notify.telegram",  # python-telegram-bot; TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_IDS
     "email": "bot.notify.email",  # smtplib; SMTP_HOST, EMAIL_FROM, EMAIL_TO, ...
+    "apprise": "bot.notify.apprise_channel",  # ntfy, Pushover, Discord, Slack, ... ; APPRISE_URLS
 }
 
 
@@ -20,11 +27,67 @@ def notifier_module(channel: str):
     return importlib.import_module(NOTIFIERS[channel])
 
 
+def missing_env(channel: str) -> list[str]:
+    """The settings the channel needs that the environment does not have."""
+    from bot.settings import env
+    return [name for name in notifier_module(channel).REQUIRED_ENV if not env.get(name)]
+
+
 def configured(channel: str) -> bool:
     """True when every setting the channel requires is in the environment."""
-    from bot.settings import env
-    return all(env.get(name) for name in notifier_module(channel).REQUIRED_ENV)
+    return not missing_env(channel)
 
 
-def make_notifier(channel: str, settings):
-    return notifier_module(channel).Notifier(settings)
+def make_notifier(channel: str, settings, clock=None):
+    """The channel's notifier; `clock` (default: the system clock) decides quiet hours."""
+    return notifier_module(channel).Notifier(settings, clock=clock)
+
+
+@dataclass(frozen=True)
+class ChannelStatus:
+    """One line of the channel report shown by notify-test, status and the run banner."""
+
+    channel: str
+    configured: bool
+    why_not: str = ""  # what to set when not configured, e.g. "set TELEGRAM_CHAT_IDS"
+    recipients: int = 0  # chats, addresses or services that receive each alert
+    rules: list[str] = field(default_factory=list)  # rule ids routed to this channel
+    warning: str = ""  # configured but no rule routes here; or routed here but not configured
+
+    def line(self) -> str:
+        state = (f"configured, {self.recipients} recipient{'s' if self.recipients != 1 else ''}"
+                 if self.configured else f"not configured ({self.why_not})")
+        text = f"{self.channel}: {state}; {len(self.rules)} rule{'s' if len(self.rules) != 1 else ''}"
+        return f"{text}; warning: {self.warning}" if self.warning else text
+
+
+def channel_report(settings, rules) -> list[ChannelStatus]:
+    """Per channel: configured or not (and why), recipients, the rules routed to it, and what looks wrong.
+
+    `rules` are parsed rules (anything with `.id`, `.notify` and `.severity`).
+    A rule routed to a channel that is not configured goes to the console
+    instead (bot.notify.routing), so it is listed under both.
+    """
+    from bot.notify.routing import channels_for
+    routed: dict[str, list[str]] = {name: [] for name in NOTIFIERS}
+    for rule in rules:
+        for channel in channels_for(rule.notify, rule.severity, settings):
+            if channel in routed and rule.id not in routed[channel]:
+                routed[channel].append(rule.id)
+            if channel != "console" and channel in NOTIFIERS and not configured(channel) \
+                    and rule.id not in routed["console"]:
+                routed["console"].append(rule.id)
+    report = []
+    for name in NOTIFIERS:
+        missing = missing_env(name)
+        ok = not missing
+        why_not = "" if ok else f"set {', '.join(missing)}"
+        count = len(notifier_module(name).Notifier(None).recipients()) if ok else 0
+        warning = ""
+        if ok and name != "console" and not routed[name]:
+            warning = ("configured but no rule routes to it (each rule's notify: or notify.default / "
+                       "notify.by_severity in settings.yaml leaves it out)")
+        elif not ok and routed[name]:
+            warning = f"{len(routed[name])} rule(s) route here but it is not configured: they go to the console"
+        report.append(ChannelStatus(name, ok, why_not, count, routed[name], warning))
+    return report

@@ -35,3 +35,32 @@ def split_text(text: str, limit: int) -> list[str]:
     if current:
         pieces.append(current)
     return pieces
+
+
+# -- units: what the outbox claims and sends together -----------------------------------------
+#
+# Every notifier may offer `units(alerts) -> list[list[int]]`: a partition of the
+# indices of `alerts` (one recipient, one delivery) into the groups it sends as
+# one message. The outbox claims the rows of one unit just before calling
+# `send(recipient, [alerts of the unit], charts, record)`, so a kill mid-batch
+# re-sends at most one message. A notifier without `units` sends each alert on
+# its own.
+
+def single_units(alerts) -> list[list[int]]:
+    """Each alert its own unit (console, Telegram and apprise without grouping)."""
+    return [[i] for i in range(len(alerts))]
+
+
+def grouped_units(alerts, settings) -> list[list[int]]:
+    """One unit for the alerts (not notices) when there are more than `group_above` of them, else one each.
+
+    With `notify.grouping: false`, or `group_above` or fewer alerts, each alert is
+    its own unit; notices (the bot's own messages) are never grouped.
+    """
+    groupable = [i for i, a in enumerate(alerts) if getattr(a, "kind", "alert") != "notice"]
+    notify = getattr(settings, "notify", None)
+    enabled = notify.grouping if notify is not None else True
+    above = notify.group_above if notify is not None else 3
+    if not enabled or len(groupable) <= above:
+        return single_units(alerts)
+    return [groupable] + [[i] for i in range(len(alerts)) if i not in groupable]

@@ -72,25 +72,69 @@ def alert_chart(frame, rule, session, units: dict[str, str], months: int = 6) ->
     return series_chart(frame, names, units, [end], f"{rule.id}: {end:%Y-%m-%d}", start, end)
 
 
-def backtest_chart(prepared, rules, start: date | None, end: date | None, path: str) -> None:
-    """One panel per rule: its daily series over the window, every firing marked."""
+def backtest_chart(prepared, rules, start: date | None, end: date | None, path: str,
+                   units: dict[str, str] | None = None) -> None:
+    """One panel per rule over the window actually covered (from the first session any rule can be
+    evaluated): its prices as % change on the left axis, its yields in their own units on a second axis,
+    every firing marked."""
+    from bot.engine.report import first_evaluable  # pure: the first session a rule can be evaluated
     plt = _pyplot()
     ev = prepared.evaluation
     frame = ev.frame
     sessions = frame.sessions
-    lo = sessions.searchsorted(pd.Timestamp(start)) if start else 0
+    firsts = [first_evaluable(ev.context, rule, {r.id: r for r in ev.rules}) for rule in rules]
+    known = [f for f in firsts if f is not None]
+    lo = max(sessions.searchsorted(pd.Timestamp(start)) if start else 0, min(known) if known else 0)
     hi = sessions.searchsorted(pd.Timestamp(end), side="right") if end else len(sessions)
     x = sessions[lo:hi]
     fig, axes = plt.subplots(len(rules), 1, figsize=(10, 2.4 * len(rules)), dpi=90, sharex=True, squeeze=False)
     for ax, rule in zip(axes[:, 0], rules):
-        for name in [n for n in rule.chart if n in frame.daily][:3]:
+        prices = [n for n in rule.chart if n in frame.daily and frame.series(n)[lo:hi].size][:3]
+        twin = None
+        for name in prices:
             y = frame.series(name)[lo:hi]
-            ax.plot(x, y, linewidth=1, label=name)
-        for session in ev.fire_dates(rule.id, start, end):
+            finite = np.flatnonzero(np.isfinite(y))
+            if not len(finite):
+                continue
+            if (units or {}).get(name) == "percent":  # yields: levels in their own units
+                twin = twin or ax.twinx()
+                twin.plot(x, y, linewidth=1, linestyle="--", color="#555555", label=f"{name} (%, right)")
+                twin.tick_params(labelsize=7)
+            else:
+                ax.plot(x, (y / y[finite[0]] - 1.0) * 100.0, linewidth=1, label=f"{name} (% from start)")
+        fires = ev.fire_dates(rule.id, x[0] if len(x) else start, end)
+        for session in fires:
             ax.axvline(session, color="#d62728", alpha=0.5, linewidth=1)
-        ax.set_title(f"{rule.id} ({len(ev.fire_dates(rule.id, start, end))} firings)", fontsize=9, loc="left")
-        ax.legend(fontsize=7, loc="upper left", frameon=False)
+        ax.set_title(f"{rule.id} ({len(fires)} firings)", fontsize=9, loc="left")
+        handles, labels = ax.get_legend_handles_labels()
+        if twin is not None:
+            more = twin.get_legend_handles_labels()
+            handles, labels = handles + more[0], labels + more[1]
+        ax.legend(handles, labels, fontsize=7, loc="upper left", frameon=True, framealpha=0.8)
         ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def sweep_chart(rows, names: list[str], path: str, title: str) -> None:
+    """Firings per year against the first swept parameter (one line per value of a second one)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=PHONE_SIZE, dpi=DPI)
+    first = names[0] if names else "value"
+    groups: dict = {}
+    for row in rows:
+        key = tuple((n, row.params[n]) for n in names[1:])
+        groups.setdefault(key, []).append((row.params.get(first), row.per_year or 0.0))
+    for key, points in groups.items():
+        points.sort()
+        label = ", ".join(f"{n}={v:g}" for n, v in key) or None
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", linewidth=1, label=label)
+    ax.set_xlabel(first)
+    ax.set_ylabel("firings per year")
+    ax.set_title(title, fontsize=9, loc="left")
+    if len(groups) > 1:
+        ax.legend(fontsize=7, frameon=True, framealpha=0.8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

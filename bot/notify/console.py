@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from bot.notify.base import Delivery
+from bot.notify.base import Delivery, single_units
 
 REQUIRED_ENV: tuple[str, ...] = ()
 
@@ -16,11 +16,14 @@ REQUIRED_ENV: tuple[str, ...] = ()
 class Notifier:
     channel = "console"
 
-    def __init__(self, settings=None, stream=None):
+    def __init__(self, settings=None, clock=None, stream=None):
         self.stream = stream or sys.stdout
 
     def recipients(self) -> list[str]:
         return [""]
+
+    def units(self, alerts) -> list[list[int]]:
+        return single_units(alerts)
 
     def send(self, recipient: str, alerts, charts, report) -> None:
         for i, alert in enumerate(alerts):

@@ -126,11 +126,15 @@ def classify(exc) -> Delivery:
 class Notifier:
     channel = "email"
 
-    def __init__(self, settings=None):
+    def __init__(self, settings=None, clock=None):
         self.settings = settings
 
     def recipients(self) -> list[str]:
         return [""]  # one summary message to every address in EMAIL_TO
+
+    def units(self, alerts) -> list[list[int]]:
+        """The whole batch is one unit: it goes as one summary message."""
+        return [list(range(len(alerts)))] if alerts else []
 
     def send(self, recipient: str, alerts, charts, report) -> None:
         to = recipients_to()

@@ -5,6 +5,9 @@ separated; also the allow-list for commands), TELEGRAM_BASE_URL for a
 self-hosted Bot API server (tests point it at 127.0.0.1).
 
 Messages use HTML parse mode with every rule- or data-derived string escaped.
+Each alert carries the Mute 1 day / Mute 1 week / Why? keyboard (bot.notify.buttons);
+`info` alerts and quiet hours go silently (bot.notify.quiet); many alerts at once
+become one grouped message (`notify.grouping`, `notify.group_above`).
 A chart goes as a photo with the text as caption, or photo then text when the
 text is longer than a caption may be. Flood limits: messages to one chat are
 paced, and a RetryAfter is honoured (slept through when short, else the outbox
@@ -19,8 +22,9 @@ import logging
 import os
 from datetime import timedelta
 
-from bot.notify.alert import SEVERITY_ICON
-from bot.notify.base import Delivery, split_text
+from bot.notify import quiet
+from bot.notify.alert import SEVERITY_ICON, SEVERITY_ORDER
+from bot.notify.base import Delivery, grouped_units, split_text
 from bot.settings import env
 
 log = logging.getLogger(__name__)
@@ -38,7 +42,7 @@ def chat_ids() -> list[str]:
 os.environ.setdefault("PTB_TIMEDELTA", "1")  # RetryAfter.retry_after as a timedelta, as PTB 23 will give
 
 
-def make_bot():
+def make_bot(read_timeout: float = 30.0):
     from telegram import Bot
     from telegram.request import HTTPXRequest
     base = env.get("TELEGRAM_BASE_URL")
@@ -46,7 +50,8 @@ def make_bot():
     if base:
         base = base.rstrip("/")
         kwargs = {"base_url": f"{base}/bot", "base_file_url": f"{base}/file/bot"}
-    request = HTTPXRequest(connection_pool_size=4, connect_timeout=10, read_timeout=30, write_timeout=30)
+    request = HTTPXRequest(connection_pool_size=4, connect_timeout=10, read_timeout=read_timeout,
+                           write_timeout=read_timeout)
     return Bot(env.get("TELEGRAM_BOT_TOKEN"), request=request, **kwargs)
 
 
@@ -58,6 +63,32 @@ def format_alert(alert) -> str:
              f"<i>{alert.session:%a %Y-%m-%d} · {html.escape(alert.rule_id)} · {alert.severity}{late}</i>"]
     if alert.text:
         lines.append(html.escape(alert.text))
+    return "\n".join(lines)
+
+
+def _when(alerts) -> str:
+    sessions = sorted({a.session for a in alerts})
+    if len(sessions) == 1:
+        return f"{sessions[0]:%a %Y-%m-%d}"
+    return f"{sessions[0]:%Y-%m-%d} to {sessions[-1]:%Y-%m-%d}"
+
+
+def format_group(alerts) -> str:
+    """HTML for a grouped message: a heading, then one line per alert in the order given (most severe first)."""
+    several = len({a.session for a in alerts}) > 1
+    icon = SEVERITY_ICON.get(alerts[0].severity, "") if alerts else ""
+    lines = [f"{icon} <b>{len(alerts)} alerts</b> · <i>{_when(alerts)}</i>"]
+    for alert in alerts:
+        day = f"{alert.session:%m-%d} " if several else ""
+        late = " · late" if alert.late else ""
+        lines.append(f"{SEVERITY_ICON.get(alert.severity, '')} {day}<b>{html.escape(alert.title or alert.rule_id)}</b>"
+                     f" · {html.escape(alert.rule_id)}{late}")
+    return "\n".join(lines)
+
+
+def plain_group(alerts) -> str:
+    lines = [f"{len(alerts)} alerts, {_when(alerts)}"]
+    lines += [f"[{a.severity}] {a.session:%m-%d} {a.title or a.rule_id} ({a.rule_id})" for a in alerts]
     return "\n".join(lines)
 
 
@@ -91,36 +122,69 @@ def classify(exc) -> Delivery:
 
 
 class Notifier:
+    """Sends to one chat: each alert as its own message, or one grouped message when many arrive at once.
+
+    `info` alerts, and anything but `critical` inside quiet hours, go with
+    `disable_notification` (see bot.notify.quiet), decided with `clock`'s now.
+    Every alert but a notice carries the Mute 1 day / Mute 1 week / Why? keyboard.
+    """
+
     channel = "telegram"
 
-    def __init__(self, settings=None):
+    def __init__(self, settings=None, clock=None):
+        from bot.clock import SYSTEM
+        self.settings = settings
+        self.clock = clock or SYSTEM
         self.pace = settings.notify.telegram_pace_seconds if settings else 1.0
 
     def recipients(self) -> list[str]:
         return chat_ids()
 
+    def units(self, alerts) -> list[list[int]]:
+        """Each alert its own message, or (grouping on, more than group_above alerts) one grouped message."""
+        return grouped_units(alerts, self.settings)
+
     def send(self, recipient: str, alerts, charts, report) -> None:
-        """Send each alert to chat `recipient`, calling report(i, Delivery) as soon as each is done."""
+        """Send `alerts` to chat `recipient`, calling report(i, Delivery) as soon as each is done."""
         asyncio.run(self._send_all(recipient, alerts, charts, report))
 
     async def _send_all(self, chat, alerts, charts, report):
         from telegram import error
         try:
             async with make_bot() as bot:
-                for i, alert in enumerate(alerts):
-                    if i:
+                for k, unit in enumerate(self.units(alerts)):
+                    if k:
                         await asyncio.sleep(self.pace)
-                    report(i, await self._send_one(bot, chat, alert, charts.get(i)))
+                    delivery = await self._send_unit(bot, chat, [alerts[i] for i in unit],
+                                                     [charts.get(i) for i in unit])
+                    for i in unit:
+                        report(i, delivery)
         except error.TelegramError as exc:  # initialize (getMe) failed: the same for every alert
             delivery = classify(exc)
             for i in range(len(alerts)):
                 report(i, delivery)
 
-    async def _send_one(self, bot, chat, alert, chart) -> Delivery:
+    def silent(self, alerts) -> bool:
+        now = self.clock.now()
+        return all(quiet.silent(a, now, self.settings) for a in alerts)
+
+    async def _send_unit(self, bot, chat, alerts, charts) -> Delivery:
+        from bot.notify import buttons
+        if len(alerts) == 1:
+            alert, chart = alerts[0], charts[0]
+            html_text, plain, markup = format_alert(alert), alert.plain(), buttons.keyboard(alert)
+        else:
+            order = sorted(range(len(alerts)), key=lambda i: -SEVERITY_ORDER.get(alerts[i].severity, 0))
+            ranked = [alerts[i] for i in order]
+            chart = next((charts[i] for i in order if charts[i]), None)
+            html_text, plain, markup = format_group(ranked), plain_group(ranked), buttons.group_keyboard(ranked)
+        return await self._send_one(bot, chat, html_text, plain, chart, self.silent(alerts), markup)
+
+    async def _send_one(self, bot, chat, html_text, plain, chart, silent, markup) -> Delivery:
         from telegram import error
         for attempt in range(3):
             try:
-                await self._deliver(bot, chat, format_alert(alert), chart, "HTML")
+                await self._deliver(bot, chat, html_text, chart, "HTML", silent, markup)
                 return Delivery(True)
             except error.RetryAfter as exc:
                 wait = _seconds(exc.retry_after)
@@ -131,7 +195,7 @@ class Notifier:
             except error.BadRequest as exc:
                 if "parse entities" in str(exc).lower():  # markup refused: send the plain text instead
                     try:
-                        await self._deliver(bot, chat, alert.plain(), chart, None)
+                        await self._deliver(bot, chat, plain, chart, None, silent, markup)
                         return Delivery(True)
                     except error.TelegramError as again:
                         return classify(again)
@@ -140,15 +204,19 @@ class Notifier:
                 return classify(exc)
         return Delivery(False, "flood limit: gave up")
 
-    async def _deliver(self, bot, chat, text, chart, parse_mode):
+    async def _deliver(self, bot, chat, text, chart, parse_mode, silent, markup):
+        """Photo with the text as caption, or photo then text; the keyboard goes on the message with the text."""
         if chart:
             if len(text) <= CAPTION_LIMIT:
-                await bot.send_photo(chat, photo=chart, caption=text, parse_mode=parse_mode)
+                await bot.send_photo(chat, photo=chart, caption=text, parse_mode=parse_mode,
+                                     disable_notification=silent, reply_markup=markup)
                 return
-            await bot.send_photo(chat, photo=chart)
+            await bot.send_photo(chat, photo=chart, disable_notification=silent)
             await asyncio.sleep(self.pace)
-        for k, piece in enumerate(split_text(text, MESSAGE_LIMIT)):
+        pieces = split_text(text, MESSAGE_LIMIT)
+        for k, piece in enumerate(pieces):
             if k:
                 await asyncio.sleep(self.pace)
-            await bot.send_message(chat, piece, parse_mode=parse_mode, disable_web_page_preview=True)
-
+            await bot.send_message(chat, piece, parse_mode=parse_mode, disable_web_page_preview=True,
+                                   disable_notification=silent,
+                                   reply_markup=markup if k == len(pieces) - 1 else None)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-SECRET_NAMES = ("TELEGRAM_BOT_TOKEN", "SMTP_PASSWORD", "FRED_API_KEY", "DATABASE_URL")
+SECRET_NAMES = ("TELEGRAM_BOT_TOKEN", "SMTP_PASSWORD", "FRED_API_KEY", "DATABASE_URL", "HEARTBEAT_URL",
+                "APPRISE_URLS")
+LIST_SECRETS = ("APPRISE_URLS",)  # comma-separated: each piece is a secret of its own
 
 
 def load_dotenv(path: str | Path = ".env") -> None:
@@ -38,6 +40,8 @@ def redact(text: str) -> str:
     """Replace every secret value found in `text` by its name."""
     for name in SECRET_NAMES:
         value = os.environ.get(name)
-        if value and len(value) >= 4:
-            text = text.replace(value, f"<{name}>")
+        pieces = [value] + ([p.strip() for p in value.split(",")] if value and name in LIST_SECRETS else [])
+        for piece in pieces:
+            if piece and len(piece) >= 4:
+                text = text.replace(piece, f"<{name}>")
     return text

@@ -13,8 +13,18 @@ from bot.settings.models import SeriesDef, SeriesFile, Settings
 
 
 def config_dir(explicit: str | None = None) -> Path:
-    """`--config DIR`, else $CLOSEBELL_CONFIG, else ./config."""
-    return Path(explicit or os.environ.get("CLOSEBELL_CONFIG") or "config")
+    """`--config DIR`, else $CLOSEBELL_CONFIG, else ./config if it exists, else the user's config directory.
+
+    The last is where `python -m bot init` writes by default (platformdirs:
+    ~/.config/closebell on Linux), so validate, check and run find it without flags.
+    """
+    chosen = explicit or os.environ.get("CLOSEBELL_CONFIG")
+    if chosen:
+        return Path(chosen)
+    if Path("config").is_dir():
+        return Path("config")
+    import platformdirs
+    return Path(platformdirs.user_config_dir("closebell", appauthor=False))
 
 
 def model_fields_at(model: type[BaseModel], path: tuple) -> list[str]:

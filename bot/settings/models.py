@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import re
 from datetime import time
-from typing import Literal
+from typing import Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-CHANNELS = ("console", "telegram", "email")
-SEVERITIES = ("info", "warning", "critical")
+# The channel names, defined once: routing in settings.yaml and a rule's `notify:` both use this type.
+Channel = Literal["console", "telegram", "email", "apprise"]
+CHANNELS = get_args(Channel)
+Severity = Literal["info", "warning", "critical"]
+SEVERITIES = get_args(Severity)
+QUIET_HOURS_RE = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
 
 
 class Strict(BaseModel):
@@ -103,21 +108,68 @@ class Schedule(Strict):
 
 
 class Notify(Strict):
-    default: list[Literal["console", "telegram", "email"]] | None = Field(
+    default: list[Channel] | None = Field(
         None, description="Channels for rules without `notify:` (default: every configured channel, "
                           "console always)")
-    by_severity: dict[Literal["info", "warning", "critical"], list[Literal["console", "telegram", "email"]]] = \
+    by_severity: dict[Severity, list[Channel]] = \
         Field(default_factory=dict, description="Channels per severity, for rules without `notify:`")
-    admin: Literal["console", "telegram", "email"] | None = Field(
+    admin: Channel | None = Field(
         None, description="Where the bot reports its own trouble (late data, failed deliveries, bad rules)")
     max_attempts: int = Field(6, ge=1, le=50, description="Delivery attempts before an alert is marked failed")
     retry_base_seconds: float = Field(60.0, ge=0, description="Wait before the first retry; doubles each time")
     charts: bool = Field(True, description="Attach a chart to each alert")
     telegram_pace_seconds: float = Field(1.0, ge=0, description="Pause between messages to one chat")
+    quiet_hours: str | None = Field(
+        None, description="A daily window in `timezone`, \"HH:MM-HH:MM\" (may cross midnight, e.g. "
+                          "\"22:00-07:00\"), inside which only critical alerts make a sound")
+    quiet_hours_mode: Literal["silent", "hold"] = Field(
+        "silent", description="Inside quiet hours: silent = deliver without sound; hold = deliver when the "
+                              "window ends")
+    grouping: bool = Field(True, description="Send one grouped message when many alerts reach one chat at once")
+    group_above: int = Field(3, ge=1, le=50, description="Group when more than this many alerts go to one chat "
+                                                         "in one delivery")
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _window(cls, value):
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or not QUIET_HOURS_RE.match(value):
+            raise ValueError(f"quiet_hours {value!r} is not a window; write it in quotes as \"HH:MM-HH:MM\", "
+                             "e.g. quiet_hours: \"22:00-07:00\"")
+        start, end = (part.strip() for part in value.split("-"))
+        if _minutes(start) == _minutes(end):
+            raise ValueError(f"quiet_hours {value!r} starts and ends at the same time; write e.g. \"22:00-07:00\"")
+        return f"{_minutes(start) // 60:02d}:{_minutes(start) % 60:02d}-{_minutes(end) // 60:02d}:{_minutes(end) % 60:02d}"
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
 
 
 class Settings(Strict):
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     schedule: Schedule = Field(default_factory=Schedule)
     notify: Notify = Field(default_factory=Notify)
-    timezone: Literal["America/New_York"] = "America/New_York"
+    timezone: str = Field("America/New_York", description="Your time zone (IANA name, e.g. Europe/Berlin): "
+                                                           "quiet hours are read in it")
+    digest: Literal["off", "daily", "weekly"] = Field(
+        "off", description="After the run, one short message: what fired, or the rules nearest to firing "
+                           "(weekly: on the week's last session)")
+
+    @field_validator("digest", mode="before")
+    @classmethod
+    def _digest_off(cls, value):
+        """YAML 1.1 reads a bare `off` as false: take it as the word the user wrote."""
+        return "off" if value is False else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value):
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as America/New_York, "
+                             "Europe/Berlin or Asia/Tokyo") from None
+        return value

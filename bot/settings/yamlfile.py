@@ -9,13 +9,13 @@ did-you-mean where a name is close to a valid one.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bot.engine.suggest import did_you_mean  # noqa: F401 - re-exported for settings and commands
 from bot.errors import ConfigError
 
 MAX_BYTES = 1_000_000  # a rules file is hand-written; anything larger is a mistake
@@ -152,6 +152,8 @@ def load(path: str | Path, display: str | None = None) -> Document:
 def loads(text: str, name: str = "<string>") -> Document:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _refuse_alias_bombs(node, text, name)
         data = yaml.load(text, Loader=yaml.SafeLoader) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -174,6 +176,66 @@ def loads(text: str, name: str = "<string>") -> Document:
     return Document(name, data, values, keys, styles, text.splitlines())
 
 
+MAX_ALIAS_GROWTH = 10_000  # values that aliases may add to a file, beyond those written in it
+
+
+def _refuse_alias_bombs(root, text: str, name: str) -> None:
+    """Refuse a file whose aliases (`*name`) expand it far beyond what is written, or loop back.
+
+    PyYAML shares the node an alias points to, so composing costs nothing; it is every walk
+    over the data afterwards (positions, validation, the rules themselves) that pays for the
+    expansion: nine levels of nine aliases ("billion laughs") are 10^9 values. Measured on the
+    node graph, with each shared node counted once per time it is reached, before anything is
+    built from it.
+    """
+    sizes: dict[int, int] = {}
+    busy: set[int] = set()
+
+    def size(node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in busy:
+            raise _AliasLoop()
+        busy.add(key)
+        children = (node.value if isinstance(node, yaml.SequenceNode)
+                    else [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > 10**12:
+                break
+        busy.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        expanded = size(root)
+    except _AliasLoop:
+        line, col = _first_alias(text)
+        raise ConfigError([Problem(name, line, col, "an alias ('*name') refers to the value that contains it; "
+                                                    "write the value out instead")]) from None
+    except RecursionError:
+        raise ConfigError([Problem(name, 1, 1, "YAML nested too deeply")]) from None
+    if expanded - len(sizes) > MAX_ALIAS_GROWTH:
+        line, col = _first_alias(text)
+        raise ConfigError([Problem(name, line, col, f"anchors and aliases ('&name', '*name') expand this file to "
+                                                    f"{expanded:,} values from {len(sizes):,} written; at most "
+                                                    f"{MAX_ALIAS_GROWTH:,} may be added this way. Write the values "
+                                                    "out in full instead of repeating them through aliases")])
+
+
+class _AliasLoop(Exception):
+    pass
+
+
+def _first_alias(text: str) -> tuple[int, int]:
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            return event.start_mark.line + 1, event.start_mark.column + 1
+    return 1, 1
+
+
 def _yaml_hint(text: str, line: int, what: str) -> str:
     lines = text.splitlines()
     if "\t" in text and ("tab" in what or "found character" in what):
@@ -185,16 +247,6 @@ def _yaml_hint(text: str, line: int, what: str) -> str:
     if 0 < line <= len(lines) and lines[line - 1].lstrip().startswith("{"):
         return " (a value starting with '{' must be quoted)"
     return ""
-
-
-def did_you_mean(word: str, choices) -> str:
-    """' (did you mean 'x'?)' when a choice is close to `word`, else ''."""
-    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    if not match:
-        lowered = {str(c).lower(): str(c) for c in choices}
-        if str(word).lower() in lowered:
-            match = [lowered[str(word).lower()]]
-    return f"; did you mean '{match[0]}'?" if match else ""
 
 
 def validation_problems(doc: Document, error, models_by_depth=None, prefix: tuple = ()) -> list[Problem]:

@@ -2,12 +2,22 @@
 
 Each migration is a step from version N-1 to N, applied in one transaction, so
 an upgraded bot opens an older store and brings it forward. Never edit a
-released step: add a new one.
+released step: add a new one. A step builds the tables as they were at its
+version (the outbox of v2 has no claim columns; v3 adds them), so a store
+created today and one migrated from v1 end up the same.
 """
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
+
+from bot.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK = 0x636C6F73  # PostgreSQL advisory lock id while migrating ("clos")
 
 metadata = sa.MetaData()
 
@@ -41,29 +51,41 @@ fetches = sa.Table(
 runs = sa.Table(
     "runs", metadata,
     sa.Column("session", sa.Date, primary_key=True),
-    sa.Column("status", sa.String(16), nullable=False),  # running | done
+    sa.Column("status", sa.String(16), nullable=False),  # running | done | failed
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("late", sa.Boolean, nullable=False, default=False),
     sa.Column("detail", sa.Text, nullable=False, default=""),
 )
 
+
+def _outbox_v2_columns() -> list:
+    return [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("rule_id", sa.String(64), nullable=False),
+        sa.Column("session", sa.Date, nullable=False),
+        sa.Column("channel", sa.String(16), nullable=False),
+        sa.Column("severity", sa.String(16), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),  # the Alert as JSON
+        sa.Column("chart", sa.LargeBinary, nullable=True),  # PNG, rendered once at enqueue time
+        sa.Column("status", sa.String(16), nullable=False, index=True),  # pending | sending | sent | failed
+        sa.Column("attempts", sa.Integer, nullable=False, default=0),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_error", sa.Text, nullable=False, default=""),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.UniqueConstraint("rule_id", "session", "channel", name="outbox_once"),
+    ]
+
+
+# v3: a row being sent is claimed by one process (owner "host:pid:random") until lease_until (UTC);
+# recovery returns only expired claims to pending. Both are NULL unless status is "sending".
+OUTBOX_V3_COLUMNS = (("owner", sa.String(200)), ("lease_until", sa.DateTime(timezone=True)))
+
 outbox = sa.Table(
     "outbox", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("rule_id", sa.String(64), nullable=False),
-    sa.Column("session", sa.Date, nullable=False),
-    sa.Column("channel", sa.String(16), nullable=False),
-    sa.Column("severity", sa.String(16), nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),  # the Alert as JSON
-    sa.Column("chart", sa.LargeBinary, nullable=True),  # PNG, rendered once at enqueue time
-    sa.Column("status", sa.String(16), nullable=False, index=True),  # pending | sending | sent | failed
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("last_error", sa.Text, nullable=False, default=""),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-    sa.UniqueConstraint("rule_id", "session", "channel", name="outbox_once"),
+    *_outbox_v2_columns(),
+    *(sa.Column(name, kind, nullable=True) for name, kind in OUTBOX_V3_COLUMNS),
 )
 
 mutes = sa.Table(
@@ -72,7 +94,7 @@ mutes = sa.Table(
     sa.Column("until", sa.DateTime(timezone=True), nullable=False),
 )
 
-notices = sa.Table(  # one-off messages to the admin (late data, bad rules) sent at most once per key
+notices = sa.Table(  # unused since admin notices dedupe through the outbox key; kept: released in v2
     "notices", metadata,
     sa.Column("key", sa.String(200), primary_key=True),
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
@@ -85,9 +107,43 @@ def _v1(conn):
 
 
 def _v2(conn):
-    for table in (runs, outbox, mutes, notices):
+    sa.Table("outbox", sa.MetaData(), *_outbox_v2_columns()).create(conn)
+    for table in (runs, mutes, notices):
         table.create(conn)
 
 
-MIGRATIONS = [_v1, _v2]  # index i takes the store from version i to i + 1
+def _v3(conn):
+    for name, kind in OUTBOX_V3_COLUMNS:
+        conn.execute(sa.text(f"ALTER TABLE outbox ADD COLUMN {name} {kind.compile(dialect=conn.dialect)}"))
+
+
+MIGRATIONS = [_v1, _v2, _v3]  # index i takes the store from version i to i + 1
 VERSION = len(MIGRATIONS)
+
+
+def version(conn) -> int:
+    if not sa.inspect(conn).has_table("meta"):
+        return 0
+    row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first()
+    return int(row[0]) if row else 0
+
+
+def migrate(engine) -> None:
+    """Bring the store to VERSION, one transaction; PostgreSQL instances migrating at once take turns."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+        current = version(conn)
+        if current > VERSION:
+            raise StoreError(f"the store is at schema version {current}, newer than this bot "
+                             f"({VERSION}): upgrade Closebell")
+        for step in range(current, VERSION):
+            log.info("store: migrating schema %d -> %d", step, step + 1)
+            MIGRATIONS[step](conn)
+            _set_meta(conn, "schema_version", str(step + 1))
+
+
+def _set_meta(conn, key, value):
+    updated = conn.execute(meta.update().where(meta.c.key == key).values(value=value)).rowcount
+    if not updated:
+        conn.execute(meta.insert().values(key=key, value=value))

@@ -10,13 +10,19 @@ import pandas as pd
 from bot.errors import SourceError
 
 
-def observations(dates, values, release_dates=None) -> pd.DataFrame:
+def observations(dates, values, release_dates=None, origin: str | None = None, lines=None) -> pd.DataFrame:
     """The one shape sources hand to the store.
 
     Index `date` (naive midnight timestamps, ascending, unique); column `value`
     (float, NaN where the source said 'no value'); column `release_date` (NaT
     where the source does not know when the value became public).
+
+    A date given more than once keeps its last row here, so the index stays
+    unique, and every value given for it is recorded in `frame.attrs` for
+    `bot.data.clean` to judge (conflicting values drop the date, with a warning
+    that names `origin` and, for a file, the `lines` each row came from).
     """
+    from bot.data import clean as cleaning
     index = pd.DatetimeIndex(pd.to_datetime(dates), name="date").normalize().as_unit("ns")
     frame = pd.DataFrame({"value": pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(
         dtype=float)}, index=index)
@@ -25,7 +31,19 @@ def observations(dates, values, release_dates=None) -> pd.DataFrame:
     else:
         frame["release_date"] = pd.to_datetime(pd.Series(list(release_dates)), errors="coerce").to_numpy()
     frame["release_date"] = frame["release_date"].astype("datetime64[ns]")
+    attrs = {}
+    if origin:
+        attrs[cleaning.ORIGIN] = origin
+    if lines is not None:
+        attrs[cleaning.LINES] = cleaning.Noted(lines=pd.Series(np.asarray(lines, dtype=np.int64), index=index))
+    repeated = frame.index.duplicated(keep=False)
+    if repeated.any():
+        dups: dict = {}
+        for day, value in zip(frame.index[repeated], frame["value"].to_numpy()[repeated]):
+            dups.setdefault(day, []).append(float(value))
+        attrs[cleaning.DUPLICATES] = cleaning.Noted(dups)
     frame = frame[~frame.index.duplicated(keep="last")].sort_index()
+    frame.attrs = attrs
     return frame
 
 
@@ -50,23 +68,18 @@ def parse_number(text) -> float:
         return np.nan
 
 
-def complete_lines(text: str) -> str:
-    """The text without an unterminated last line: a body cut short can end mid-number ("4.1" of "4.18")."""
-    if text.endswith("\n") or "\n" not in text:
-        return text
-    return text[: text.rindex("\n") + 1]
-
-
 class BaseSource:
     """Common settings handling: every source's base URL and timeout are settings."""
 
     name = "base"
     default_base_url = ""
+    default_timeout = 30.0  # seconds; a source that stalls rather than refuses sets a shorter one
 
     def __init__(self, settings=None):
         self.base_url = ((settings.base_url if settings and settings.base_url else self.default_base_url)
                          .rstrip("/"))
-        self.timeout = settings.timeout if settings else 30.0
+        written = settings is not None and "timeout" in settings.model_fields_set
+        self.timeout = settings.timeout if written else self.default_timeout
 
     def error(self, message, url=None) -> SourceError:
         return SourceError(self.name, message, url)

@@ -19,7 +19,7 @@ import time
 import pandas as pd
 
 from bot.data import http
-from bot.data.sources.base import BaseSource, between, complete_lines, observations
+from bot.data.sources.base import BaseSource, between, observations
 from bot.settings import env
 
 _MIN_INTERVAL = 0.5  # seconds between API requests
@@ -46,7 +46,7 @@ class Source(BaseSource):
         url = f"{self.base_url}/graph/fredgraph.csv"
         params = {"id": symbol, "cosd": start.isoformat(), "coed": end.isoformat()}
         response = http.get(self.name, url, params=params, timeout=self.timeout)
-        text = complete_lines(http.check_not_html(self.name, response, "CSV"))
+        text = http.check_not_html(self.name, response, "CSV")  # whole: http.get refuses a short body
         try:
             table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -85,5 +85,7 @@ class Source(BaseSource):
             first = self._get_json("/fred/series/observations", dict(
                 params, realtime_start="1776-07-04", realtime_end="9999-12-31", output_type=4))
             released = {pd.Timestamp(r["date"]): r.get("realtime_start") for r in first if r.get("date")}
+            attrs = frame.attrs  # what observations() noted about repeated dates, for cleaning
             frame = observations(frame.index, frame["value"], [released.get(d) for d in frame.index])
+            frame.attrs = attrs
         return between(frame, start, end)

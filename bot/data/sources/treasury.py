@@ -12,7 +12,7 @@ import io
 import pandas as pd
 
 from bot.data import http
-from bot.data.sources.base import BaseSource, between, complete_lines, observations
+from bot.data.sources.base import BaseSource, between, observations
 
 PATH = ("/resource-center/data-chart-center/interest-rates/daily-treasury-rates.csv/{year}/all"
         "?type=daily_treasury_yield_curve&field_tdr_date_value={year}&page&_format=csv")
@@ -23,14 +23,17 @@ class Source(BaseSource):
     default_base_url = "https://home.treasury.gov"
 
     def fetch(self, symbol, start, end, monthly=False):
-        parts = [self._year(symbol, year) for year in range(start.year, end.year + 1)]
-        frame = pd.concat(parts) if parts else observations([], [])
-        return between(observations(frame.index, frame["value"]), start, end)
+        dates, values = [], []
+        for year in range(start.year, end.year + 1):
+            year_dates, year_values = self._year(symbol, year)
+            dates += year_dates
+            values += year_values
+        return between(observations(dates, values), start, end)
 
     def _year(self, column, year):
         url = self.base_url + PATH.format(year=year)
         response = http.get(self.name, url, timeout=self.timeout)
-        text = complete_lines(http.check_not_html(self.name, response, "CSV"))
+        text = http.check_not_html(self.name, response, "CSV")  # whole: http.get refuses a short body
         try:
             table = pd.read_csv(io.StringIO(text), dtype=str)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as exc:
@@ -46,4 +49,4 @@ class Source(BaseSource):
         if bad == len(table) and len(table):
             raise self.error(f"no readable MM/DD/YYYY dates in the {year} CSV", url)
         table = table[dates.notna()]
-        return observations(dates[dates.notna()], table[column])
+        return list(dates[dates.notna()]), list(table[column])

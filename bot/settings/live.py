@@ -25,6 +25,14 @@ class Loaded:
 
 
 class LiveConfig:
+    @classmethod
+    def at(cls, config_dir: str | Path | None = None, rules_path: str | Path | None = None) -> "LiveConfig":
+        """The configuration in `config_dir` (default: bot.settings.load.config_dir()), rules file default
+        CONFIG/rules.yaml."""
+        from bot.settings.load import config_dir as default_dir
+        directory = Path(config_dir) if config_dir else default_dir()
+        return cls(rules_path or directory / "rules.yaml", directory)
+
     def __init__(self, rules_path: str | Path, config_dir: str | Path, on_problem=None):
         self.rules_path = Path(rules_path)
         self.config_dir = Path(config_dir)
@@ -46,6 +54,14 @@ class LiveConfig:
                 out.append((str(path), None, None))
         return tuple(out)
 
+    def base(self):
+        """(series, settings) without the rules: for verbs that never evaluate (fetch, notify-test, sources),
+        so a broken rules file does not stop them. The current good ones when loaded, else read now."""
+        if self.current is not None:
+            return self.current.series, self.current.settings
+        from bot.settings.load import load_series, load_settings
+        return load_series(self.config_dir / "series.yaml"), load_settings(self.config_dir / "settings.yaml")
+
     def get(self) -> Loaded:
         """The current good configuration, reloading first if a file changed."""
         self.reload()
@@ -59,7 +75,7 @@ class LiveConfig:
         if stamp == self._stamp and self.current is not None:
             return False
         self._stamp = stamp
-        from bot.engine.rules import load_rules
+        from bot.settings.rules_file import load_rules  # deliberately lazy: the engine (pandas) after the YAML check
         from bot.settings.load import load_series, load_settings
         try:
             series = load_series(self.config_dir / "series.yaml")

@@ -1,7 +1,8 @@
-"""Load what the engine needs and evaluate: the shell around the pure engine for check and backtest.
+"""Load what the engine needs and evaluate: the shell around the pure engine.
 
-The daemon's job, `check` and `backtest` all come through `prepare`, so the
-answer for a day is the same whichever command asks.
+Every verb of the application core that reads an evaluation (check, backtest,
+explain, sweep, test-rules, the session job, replay) comes through `prepare`,
+so the answer for a day is the same whichever way it is asked.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from bot.errors import DataError
 def series_needed(rules: list[Rule]) -> list[str]:
     names: list[str] = []
     for rule in rules:
-        for name in (*rule.series, *rule.chart, *([rule.benchmark] if rule.benchmark else [])):
+        for name in rule.needs:
             if name not in names:
                 names.append(name)
     return names
@@ -38,10 +39,12 @@ class Prepared:
 
 
 def prepare(rules: list[Rule], series_defs, store=None, data_dir: str | None = None,
-            as_of: date | None = None) -> Prepared:
-    """Evaluate `rules` over every session up to `as_of` with only what was public by then."""
+            as_of: date | None = None, today: date | None = None) -> Prepared:
+    """Evaluate `rules` over every session up to `as_of` with only what was public by then. Files from
+    `data_dir` go through the same cleaning as fetched data (`today` bounds future dates)."""
     names = series_needed(rules)
-    observations = load.observations(names, store=store, data_dir=data_dir, as_of=as_of)
+    observations = load.observations(names, store=store, data_dir=data_dir, as_of=as_of, series_defs=series_defs,
+                                     today=today)
     daily = [n for n in names if series_defs[n].frequency == "daily"]
     firsts = [observations[n].index.min() for n in daily if len(observations[n])]
     lasts = [observations[n].index.max() for n in daily if len(observations[n])]

@@ -76,7 +76,7 @@ class InstanceLock:
             self._conn.execute(sa.text("SELECT 1"))
             self._conn.commit()
             return True
-        except sa.exc.DBAPIError:
+        except (sa.exc.DBAPIError, StoreError):  # a dropped connection reads as StoreError (see connect.py)
             return False
 
     def release(self):
@@ -88,7 +88,7 @@ class InstanceLock:
             try:
                 self._conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
                 self._conn.commit()
-            except sa.exc.DBAPIError:
+            except (sa.exc.DBAPIError, StoreError):
                 pass
             self._conn.close()
             self._conn = None

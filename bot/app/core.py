@@ -1,0 +1,545 @@
+"""`App`: every verb a user can ask of Closebell, in one place.
+
+Built once per process from a configuration (`LiveConfig`: the last good
+rules and settings), a clock, and either the store or a `--data-dir` of CSV
+history. Each method returns a typed result from `bot.app.results`; adapters
+(CLI, Telegram, daemon, replay) parse their input, call one method, render.
+
+Errors are raised from the one tree in `bot.errors`: `UsageError` for a bad
+request (unknown rule, series, channel), `ConfigError`, `DataError`,
+`StoreError`, `DeliveryError`. The CLI maps them to exit codes, Telegram to a
+short reply, the daemon to a log line and a failed run record.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+
+from bot.app import results as R
+from bot.app.evaluation import Prepared, latest_session_with_data, prepare, series_needed
+from bot.app.session import alerts_for, chart_renderer, live_fetch, missing_for, missing_in
+from bot.clock import ET, SYSTEM, Clock
+from bot.data import calendar
+from bot.engine.rules import names_in
+from bot.errors import ClosebellError, ConfigError, DataError, UsageError
+from bot.settings.live import LiveConfig, Loaded
+from bot.settings.yamlfile import did_you_mean
+
+log = logging.getLogger(__name__)
+
+MAX_MUTE = timedelta(days=366)
+
+
+class App:
+    def __init__(self, config: LiveConfig, *, clock: Clock = SYSTEM, store=None, data_dir: str | None = None,
+                 notifiers: dict | None = None, fetcher=None, heartbeat_url: str | None = None):
+        self.config = config
+        self.clock = clock
+        self._store = store
+        self.data_dir = str(data_dir) if data_dir else None
+        self.notifiers = notifiers  # channel -> notifier override (replay's console, tests)
+        self.fetcher = fetcher or live_fetch
+        self.heartbeat_url = heartbeat_url
+        if config.on_problem is None:
+            config.on_problem = self._config_problem
+
+    @classmethod
+    def open(cls, config_dir=None, rules_path=None, needs_rules: bool = True, **kwargs) -> "App":
+        """The app for the configuration in `config_dir`; raises ConfigError with every problem (of the
+        series and settings only, for verbs that never read the rules)."""
+        config = LiveConfig.at(config_dir, rules_path)
+        config.get() if needs_rules else config.base()
+        return cls(config, **kwargs)
+
+    # -- what every verb stands on ---------------------------------------------------------------
+
+    @property
+    def loaded(self) -> Loaded:
+        """The current good configuration (re-read when a file changed; the last good one kept)."""
+        return self.config.get()
+
+    @property
+    def store(self):
+        if self._store is None:
+            from bot.store import open_store  # deliberately lazy: sqlalchemy only for verbs that need it
+            self._store = open_store()
+        return self._store
+
+    def close(self):
+        if self._store is not None:
+            self._store.close()
+
+    def _config_problem(self, key, text):
+        from bot.notify.outbox import admin_notice
+        admin_notice(self.store, self.config.current.settings, key, text, session=self.clock.today_et(),
+                     now=self.clock.now())
+
+    def evaluate(self, as_of: date | None = None, rules=None) -> Prepared:
+        """Every rule over every session up to `as_of`, with only what was public by then."""
+        loaded = self.loaded
+        store = None if self.data_dir else self.store
+        return prepare(rules if rules is not None else loaded.rules, loaded.series, store=store,
+                       data_dir=self.data_dir, as_of=as_of, today=self.clock.today_et())
+
+    def rule(self, rule_id: str):
+        rules = self.loaded.rules
+        for rule in rules:
+            if rule.id == rule_id:
+                return rule
+        ids = [r.id for r in rules]
+        raise UsageError(f"no rule '{rule_id}'{did_you_mean(rule_id, ids)} (rules: {', '.join(ids)})")
+
+    def series_names(self, names, known=None) -> list[str]:
+        """`names` checked against series.yaml (case-insensitive), or UsageError with a suggestion."""
+        known = known if known is not None else self.loaded.series
+        out = []
+        for name in names:
+            match = name if name in known else next((k for k in known if k.upper() == name.upper()), None)
+            if match is None:
+                raise UsageError(f"unknown series '{name}'{did_you_mean(name, known)} (series: {', '.join(known)})")
+            out.append(match)
+        return out
+
+    # -- evaluation verbs ------------------------------------------------------------------------
+
+    def check(self, day: date | None = None, send: bool = False) -> R.CheckResult:
+        """Every rule as of one session (default: the latest with data); with `send`, deliver what fires."""
+        rules = self.loaded.rules
+        prepared = self.evaluate(as_of=day)
+        session, note = _resolve_session(prepared, rules, day)
+        ev = prepared.evaluation
+        i = ev.frame.index_of(session)
+        states = []
+        for rule in rules:
+            holds = ev.holds[rule.id][i]
+            states.append(R.RuleState(
+                id=rule.id, title=rule.title, severity=rule.severity, fires=bool(ev.fires[rule.id][i]),
+                holds=None if holds != holds else bool(holds),
+                values={k: (None if v != v else round(v, 6)) for k, v in ev.values(rule, i).items()},
+                message=ev.message(rule, i), gaps=ev.gaps(rule, i)))
+        result = R.CheckResult(session.date(), note, states)
+        if day is None and not self.data_dir:  # live data: say when the latest is older than it should be
+            result.stale = self.stale(calendar.last_closed_session(self.clock.now()))
+        if send:
+            self._queue(prepared, session)
+            result.delivery = self.deliver_due()
+        return result
+
+    def backtest(self, start: date | None = None, end: date | None = None):
+        """Every firing in the window. Everything is computed over all data; the window only limits what
+        is reported, so each day's answer depends on data up to that day alone."""
+        from bot.app.backtest import backtest  # deliberately lazy: the report is only for this verb
+        if start and end and start > end:
+            raise UsageError(f"--from {start} is after --to {end}")
+        return backtest(self.evaluate(), start, end)
+
+    def session_index(self, prepared, day: date | None):
+        """(session, position in the frame, note): `day` or the session before it; default the latest with data."""
+        session, note = _resolve_session(prepared, self.loaded.rules, day)
+        frame = prepared.frame
+        if session not in frame.sessions:
+            raise UsageError(f"{session.date()} is outside the data ({frame.sessions[0].date()} .. "
+                             f"{frame.sessions[-1].date()})")
+        return session, frame.index_of(session), note
+
+    def explain(self, rule_id: str, day: date | None = None):
+        """Why `rule_id` fired or stayed quiet on `day`: verdict, every sub-condition with its value,
+        threshold and margin, what was unknown, and the firings around it (bot.engine.explain)."""
+        from bot.engine.explain import explain
+        rule = self.rule(rule_id)
+        # one evaluation over all data: a day's values read only data up to that day (check(D) equals
+        # backtest on D), and the next firing after D is then in view too
+        prepared = self.evaluate()
+        _session, i, note = self.session_index(prepared, day)
+        result = explain(prepared.evaluation, rule, i)
+        result.note = note
+        return result
+
+    def sweep(self, rule_id: str, specs, start: date | None = None, end: date | None = None,
+              holdout: date | None = None):
+        """The rule's firings for every parameter value (a grid for two names), in one vectorized pass."""
+        from bot.engine.sweep import SweepError, parse_grid, sweep
+        rule = self.rule(rule_id)
+        if start and end and start > end:
+            raise UsageError(f"--from {start} is after --to {end}")
+        try:
+            grid = parse_grid(specs)
+        except SweepError as exc:
+            raise UsageError(str(exc)) from None
+        unknown = [name for name in grid if name not in rule.params]
+        if unknown:
+            declared = ", ".join(rule.params) or "none"
+            raise UsageError(f"{rule_id} has no parameter '{unknown[0]}'{did_you_mean(unknown[0], rule.params)} "
+                             f"(its params: {declared}); declare it in rules.yaml, e.g. params: "
+                             f"{{{unknown[0]}: 4}}, and use the name in `when`")
+        prepared = self.evaluate()
+        try:
+            return sweep(self.loaded.rules, prepared.frame, rule_id, grid, start=start, end=end, holdout=holdout,
+                         evaluation=prepared.evaluation)
+        except SweepError as exc:
+            raise UsageError(str(exc)) from None
+
+    def test_rules(self, tests_path=None, start: date | None = None, end: date | None = None):
+        """Every expectation of the rules' tests file (default: rules.test.yaml beside the rules) checked
+        against one evaluation over all history."""
+        from bot.engine.expectations import check_expectations
+        from bot.settings.rules_tests_file import load_tests, rules_tests_path
+        rules = self.loaded.rules
+        path = tests_path or rules_tests_path(self.config.rules_path)
+        expectations = load_tests(path, rules)
+        command = "python -m bot explain {rule} --date {date}"
+        if self.config.rules_path != self.config.config_dir / "rules.yaml":
+            command += f" --rules {self.config.rules_path}"
+        if self.data_dir:
+            command += f" --data-dir {self.data_dir}"
+        return R.TestRulesResult(path, check_expectations(self.evaluate().evaluation, expectations, start, end,
+                                                          command))
+
+    def rules_tests(self):
+        """The rules' tests file, validated against the rules (None when there is none)."""
+        from bot.settings.rules_tests_file import load_tests, rules_tests_path
+        path = rules_tests_path(self.config.rules_path)
+        if not path.exists():
+            return None
+        return R.RulesTests(path, load_tests(path, self.loaded.rules))
+
+    def warnings(self):
+        """What validates but says nothing: rules that never fired over the data, thresholds never reached.
+        Empty when no data is at hand (no --data-dir and an empty store)."""
+        from bot.engine.report import never_fired_warnings, never_reached_warnings
+        try:
+            evaluation = self.evaluate().evaluation
+        except DataError:
+            return []
+        return never_fired_warnings(evaluation) + never_reached_warnings(evaluation)
+
+    def plot_backtest(self, result, start, end, path: str) -> None:
+        """The backtest's chart: each rule's series with its firings marked, written to `path` (PNG)."""
+        from bot.notify.charts import backtest_chart  # deliberately lazy: matplotlib only with --plot
+        units = {name: s.units for name, s in self.loaded.series.items()}
+        backtest_chart(result.prepared, self.loaded.rules, start, end, path, units)
+
+    def plot_sweep(self, rule_id: str, rows, names: list[str], path: str) -> None:
+        """Firings per year against the swept value, written to `path` (PNG)."""
+        from bot.notify.charts import sweep_chart  # deliberately lazy: matplotlib only with --plot
+        sweep_chart(rows, names, path, f"{rule_id}: firings per year by {' and '.join(names)}")
+
+    # -- the session job (daemon, catch-up, replay, run --once) -----------------------------------
+
+    def deadline(self, session) -> datetime:
+        return datetime.combine(pd.Timestamp(session).date(), self.loaded.settings.schedule.deadline, ET)
+
+    def run_session(self, session, late: bool = False, final: bool = True,
+                    evaluation: Prepared | None = None) -> R.SessionOutcome:
+        """Fetch, wait for the session's data (or give up at the deadline), evaluate, queue, deliver.
+
+        A session that cannot run (no data, sources down, store trouble) is recorded as failed with its
+        reason and returned as such; it never raises a ClosebellError. `evaluation` (replay's fast path)
+        is an evaluation already covering the session, computed point in time: the fetch and the
+        re-evaluation are skipped and readiness is read from it.
+        """
+        session = pd.Timestamp(session)
+        day = session.date()
+        store = self.store
+        store.run_started(day, self.clock.now(), late)
+        try:
+            outcome = self._session_job(session, late, final, evaluation)
+        except ClosebellError as exc:
+            outcome = R.SessionOutcome(day, "failed", reason=str(exc), late=late)
+            log.error("session %s failed: %s", day, exc)
+            store.run_finished(day, self.clock.now(), outcome.line(), status="failed")
+            self._heartbeat(False, outcome.line())
+            return outcome
+        if outcome.status == "done":
+            store.run_finished(day, self.clock.now(), outcome.line())
+            self._heartbeat(True, outcome.line())
+        log.info("session %s", outcome.line())
+        return outcome
+
+    def _session_job(self, session, late, final, prepared) -> R.SessionOutcome:
+        from bot.notify.outbox import admin_notice
+        day = session.date()
+        loaded = self.loaded
+        rules, settings = loaded.rules, loaded.settings
+        names = series_needed(rules)
+        if prepared is None:
+            results = self.fetcher(self.store, loaded, names, session, self.clock.today_et())
+            missing = missing_for(self.store, loaded, names, session, results, calendar.expects_value)
+        else:
+            results, missing = [], missing_in(prepared, loaded, names, session, calendar.expects_value)
+        outcome = R.SessionOutcome(day, "waiting", missing, late=late)
+        if missing and not final:
+            log.info("session %s: waiting for %s", day, ", ".join(missing))
+            return outcome
+        failures = [r for r in results or [] if r.errors and not r.ok]
+        try:
+            prepared = prepared or prepare(rules, loaded.series, store=self.store, as_of=day)
+        except DataError as exc:
+            if failures:
+                raise DataError(f"no data to evaluate: fetching failed for "
+                                f"{', '.join(r.series for r in failures)} ({'; '.join(failures[0].errors)})") from None
+            raise
+        if session not in prepared.frame.sessions:
+            raise DataError(f"no data at all for session {day}")
+        outcome.skipped = [r.id for r in rules if set(r.series) & set(missing)
+                           or (r.clear_when is not None and set(names_in(r.clear_when)) & set(missing))]
+        if missing:
+            text = (f"Data late for {day}: " + "; ".join(f"{n} ({why})" for n, why in missing.items())
+                    + (f". Skipped: {', '.join(outcome.skipped)}." if outcome.skipped else "."))
+            log.warning(text)
+            admin_notice(self.store, settings, f"late:{day}", text, session=day, now=self.clock.now())
+        outcome.queued = self._queue(prepared, session, late=late, skip=set(outcome.skipped))
+        outcome.queued += self._queue_digest(prepared, session)
+        self._notice_stale(session)
+        outcome.delivery = self.deliver_due()
+        outcome.status = "done"
+        return outcome
+
+    def _queue(self, prepared, session, late=False, skip=()) -> int:
+        """Store the session's alerts in the outbox (before any send). Returns rows newly queued."""
+        from bot.notify.outbox import enqueue
+        loaded = self.loaded
+        pairs = alerts_for(prepared, session, late=late, muted=self.store.mutes(self.clock.now()), skip=skip)
+        return enqueue(self.store, pairs, loaded.settings, chart_renderer(prepared, loaded.rules, loaded.series),
+                       now=self.clock.now())
+
+    def stale(self, as_of) -> list:
+        """Series the rules read whose newest stored value is older than its sources can explain as of the
+        session `as_of` (bot.data.freshness)."""
+        from bot.data.freshness import stale
+        loaded = self.loaded
+        names = series_needed(loaded.rules)
+        return stale({n: loaded.series[n] for n in names}, self.store.last_dates(), as_of,
+                     self.store.last_release_dates())
+
+    def _notice_stale(self, session):
+        """One admin notice per stale episode (keyed by the series and the session it went stale), not one
+        per evening; it names the rules that read the series."""
+        from bot.notify.outbox import admin_notice
+        loaded = self.loaded
+        for row in self.stale(session):
+            readers = [r.id for r in loaded.rules if row.series in r.needs]
+            text = (f"Stale data: {row.line()}. Rules reading it: {', '.join(readers) or 'none'}. "
+                    "`python -m bot sources` tests each feed.")
+            log.warning(text)
+            admin_notice(self.store, loaded.settings, f"stale:{row.series}:{row.since}", text,
+                         session=session.date(), now=self.clock.now())
+
+    def _queue_digest(self, prepared, session) -> int:
+        """settings `digest: daily|weekly`: one message after the run, through the outbox (so exactly once)."""
+        from bot.app.digest import digest_text, due
+        from bot.notify.alert import Alert
+        from bot.notify.outbox import enqueue
+        settings = self.loaded.settings
+        if not due(settings.digest, session.date(), calendar.next_session(session).date()):
+            return 0
+        ev = prepared.evaluation
+        i = ev.frame.index_of(session)
+        text = digest_text(ev, i, [r.id for r in ev.fired_on(i)])
+        alert = Alert(rule_id=f"digest:{settings.digest}", session=session.date(), severity="info", title="Closebell digest",
+                      text=text, kind="digest")
+        return enqueue(self.store, [(alert, None)], settings, now=self.clock.now())
+
+    def _heartbeat(self, ok: bool, detail: str):
+        if not self.heartbeat_url:
+            return
+        from bot.notify.heartbeat import ping  # deliberately lazy: only with HEARTBEAT_URL set
+        ping(self.heartbeat_url, ok, detail)
+
+    def sessions_due(self) -> list[pd.Timestamp]:
+        """Sessions whose run time has passed since the last completed run, oldest first.
+
+        A first start evaluates the latest session only: history is for `backtest`, not for alerts."""
+        from bot.daemon.trigger import sessions_due
+        schedule = self.loaded.settings.schedule
+        last_done = self.store.last_done_session()
+        limit = schedule.catch_up_sessions if last_done else min(1, schedule.catch_up_sessions)
+        return sessions_due(self.clock.now(), schedule.offset_minutes, after=last_done, limit=limit)
+
+    def run_due(self, session) -> R.SessionOutcome:
+        """The job for `session` as the clock stands: late after the deadline, final at it."""
+        now = self.clock.now()
+        deadline = self.deadline(session)
+        return self.run_session(session, late=now > deadline, final=now >= deadline)
+
+    def catch_up(self, should_stop=lambda: False) -> list[R.SessionOutcome]:
+        """Every session missed since the last completed run, oldest first."""
+        due = self.sessions_due()
+        if due:
+            log.info("catching up %d session(s): %s", len(due), ", ".join(f"{d:%Y-%m-%d}" for d in due))
+        outcomes = []
+        for session in due:
+            if should_stop():
+                break
+            outcomes.append(self.run_due(session))
+        return outcomes
+
+    # -- data -------------------------------------------------------------------------------------
+
+    def fetch(self, names=None, since: date | None = None, data_dir: str | None = None, progress: bool = False):
+        """Series from their sources (or DIR/NAME.csv) into the store, incrementally; FetchResult per series."""
+        from bot.data.fetch import update  # deliberately lazy: requests and the sources
+        series, settings = self.config.base()
+        names = self.series_names(names, series) if names else None
+        return update(self.store, series, settings, names=names, since=since, data_dir=data_dir,
+                      today=self.clock.today_et(), progress=progress)
+
+    def sources(self, names=None, sessions: int = 10) -> list:
+        """Every series' primary and fallback tried for the last `sessions` sessions: rows, last date,
+        latency, and whether the two agree (bot.data.doctor), so a broken feed shows before an evening
+        is missed."""
+        from bot.data.doctor import probe  # deliberately lazy: requests and the sources
+        series, settings = self.config.base()
+        names = self.series_names(names, series) if names else None
+        if not 1 <= sessions <= 250:
+            raise UsageError("--sessions takes a number from 1 to 250")
+        return probe(series, settings, names=names, sessions=sessions, clock=self.clock)
+
+    # -- channels -----------------------------------------------------------------------------------
+
+    def channels(self) -> list:
+        """Each channel: configured or not (and why), and the rules routed to it."""
+        from bot.notify import channel_report
+        try:
+            rules = self.loaded.rules
+        except ConfigError:  # notify-test with a broken rules file: the channels still get tested
+            rules = []
+        return channel_report(self.config.base()[1], rules)
+
+    def notify_test(self, channel: str | None = None) -> list[R.ChannelTest]:
+        """A sample alert with a chart through each configured channel (or one), with each exact failure."""
+        from bot.app.sample import sample_alert, sample_chart
+        from bot.notify import NOTIFIERS, configured, make_notifier, notifier_module
+        if channel and channel not in NOTIFIERS:
+            raise UsageError(f"unknown channel '{channel}'{did_you_mean(channel, NOTIFIERS)} "
+                             f"(channels: {', '.join(NOTIFIERS)})")
+        channels = [channel] if channel else [c for c in NOTIFIERS if configured(c)]
+        alert, chart = sample_alert(self.clock.today_et()), sample_chart(self.clock.today_et())
+        out = []
+        for name in channels:
+            if not configured(name):
+                out.append(R.ChannelTest(name, False, f"not configured: set "
+                                                      f"{', '.join(notifier_module(name).REQUIRED_ENV)}"))
+                continue
+            notifier = (self.notifiers or {}).get(name) or make_notifier(name, self.config.base()[1], clock=self.clock)
+            for recipient in notifier.recipients():
+                results: list = []
+                notifier.send(recipient, [alert], {0: chart}, lambda _i, delivery, out=results: out.append(delivery))
+                where = f"{name}:{recipient}" if recipient else name
+                ok = bool(results and results[0].ok)
+                out.append(R.ChannelTest(where, ok, "" if ok else (results[0].error if results else "no answer")))
+        return out
+
+    # -- deliveries ----------------------------------------------------------------------------------
+
+    def deliver_due(self, ignore_backoff: bool = False):
+        """Send every due outbox row, one claimed unit at a time (expired claims are recovered first);
+        quiet hours hold what may wait."""
+        from bot.notify import quiet
+        from bot.notify.outbox import deliver
+        return deliver(self.store, self.loaded.settings, clock=self.clock, notifiers=self.notifiers,
+                       hold_until=quiet.hold_until, ignore_backoff=ignore_backoff)
+
+    def deliveries(self, include_sent: bool = False) -> list[R.DeliveryRow]:
+        from bot.notify.alert import Alert
+        statuses = None if include_sent else ("pending", "sending", "failed")
+        return [R.DeliveryRow(r.id, r.rule_id, r.session, r.channel, r.status, r.attempts, r.last_error,
+                              r.next_attempt_at, Alert.from_json(r.payload).title)
+                for r in self.store.outbox_rows(statuses)]
+
+    def retry_deliveries(self) -> R.RetryResult:
+        """Failed rows back to pending and everything due sent now, whatever the backoff said."""
+        requeued = self.store.outbox_requeue_failed(self.clock.now())
+        return R.RetryResult(requeued, self.deliver_due(ignore_backoff=True))
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def status(self) -> R.Status:
+        from bot.daemon.trigger import next_run
+        from bot.store.store import stored_time
+        loaded, store, now = self.loaded, self.store, self.clock.now()
+        runs = store.runs_list(1)
+        last = None
+        if runs:
+            run = runs[0]
+            last = R.RunRecord(run.session, run.status, bool(run.late),
+                               stored_time(run.finished_at) if run.finished_at else None, run.detail or "")
+        session, when = next_run(now, loaded.settings.schedule.offset_minutes)
+        last_dates, fetches = store.last_dates(), store.last_fetches()
+        stale = {row.series: row.reason for row in self.stale(calendar.last_closed_session(now))}
+        series = []
+        for name in series_needed(loaded.rules) or list(loaded.series):
+            fetch = fetches.get(name) or {}
+            series.append(R.SeriesState(name, last_dates.get(name), fetch.get("source"), fetch.get("ok"),
+                                        fetch.get("message") or "", stale.get(name, "")))
+        return R.Status(now=now, store=store.where, last_run=last, next_session=session.date(),
+                        next_run_at=when, series=series, outbox=store.outbox_counts(),
+                        failed=store.outbox_rows(["failed"], limit=5), mutes=store.mutes(now),
+                        channels=self.channels())
+
+    def rules_overview(self) -> list[R.RuleOverview]:
+        prepared = self.evaluate()
+        mutes = self.store.mutes(self.clock.now())
+        out = []
+        for rule in self.loaded.rules:
+            fires = prepared.evaluation.fire_dates(rule.id)
+            out.append(R.RuleOverview(rule.id, rule.title, rule.severity,
+                                      fires[-1].date() if len(fires) else None, mutes.get(rule.id)))
+        return out
+
+    def last_alerts(self, count: int = 5) -> list:
+        """The `count` most recent alerts delivered (one per rule and session, notices left out)."""
+        from bot.notify.alert import Alert
+        seen, out = set(), []
+        for row in self.store.outbox_rows(["sent"], limit=500):
+            key = (row.rule_id, row.session)
+            if ":" in row.rule_id or key in seen:  # notice:..., digest:...: the bot's own messages
+                continue
+            seen.add(key)
+            out.append(Alert.from_json(row.payload))
+            if len(out) >= count:
+                break
+        return out
+
+    def chart(self, names, months: int = 6) -> R.Chart:
+        """A PNG of one or two series over the last `months` months of stored (or --data-dir) data."""
+        from bot.engine import frame as frames
+        from bot.notify.charts import series_chart  # deliberately lazy: matplotlib
+        from bot.data import load
+        names = self.series_names(names)[:2]
+        months = max(1, min(int(months), 120))
+        loaded = self.loaded
+        data = load.observations(names, store=None if self.data_dir else self.store, data_dir=self.data_dir,
+                                 series_defs=loaded.series, today=self.clock.today_et())
+        end = max(d.index.max() for d in data.values() if len(d))
+        start = end - pd.DateOffset(months=months)
+        frame = frames.build(data, {n: loaded.series[n].frequency for n in names}, calendar.sessions(start, end))
+        units = {n: loaded.series[n].units for n in names}
+        png = series_chart(frame, names, units, [], f"{' vs '.join(names)}, {months} months")
+        return R.Chart(f"{' vs '.join(names)}, last {months} months to {end:%Y-%m-%d}", png)
+
+    def mute(self, rule_id: str, duration: timedelta) -> datetime:
+        """Silence a rule for `duration` (kept in the store across restarts); returns when it ends."""
+        self.rule(rule_id)
+        if not timedelta(0) < duration <= MAX_MUTE:
+            raise UsageError(f"a mute lasts from 1 minute to {MAX_MUTE.days} days")
+        until = self.clock.now() + duration
+        self.store.mute(rule_id, until)
+        return until
+
+    def unmute(self, rule_id: str) -> bool:
+        self.rule(rule_id)
+        return self.store.unmute(rule_id)
+
+
+def _resolve_session(prepared, rules, day):
+    """The session to report and a note when it is not the day asked for."""
+    if day is None:
+        return latest_session_with_data(prepared, rules), None
+    session = calendar.session_on_or_before(day)
+    if session.date() != day:
+        return session, f"{day} is not a NYSE session; using the last session before it, {session.date()}"
+    return session, None

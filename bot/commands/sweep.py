@@ -1,0 +1,56 @@
+"""`sweep`: one row per parameter value — firings, rate, and what followed — to pick a threshold."""
+
+from __future__ import annotations
+
+import sys
+
+from bot.commands.common import build_app, parse_date, parse_window, print_json
+
+
+def run(args) -> int:
+    start, end = parse_window(args)
+    holdout = parse_date(args.holdout, "--holdout")
+    app = build_app(args)
+    rows = app.sweep(args.rule, args.values, start, end, holdout)
+    names = [spec.partition("=")[0].strip() for spec in args.values]
+    if args.plot:
+        app.plot_sweep(args.rule, rows, names, args.plot)
+        print(f"chart written to {args.plot}", file=sys.stderr)
+    if args.json:
+        print_json([row.to_json() for row in rows], args.pretty)
+        return 0
+    head = [*names, "firings", "per yr", "first", "last", "fwd5 mean (up)", "fwd20 mean (up)"]
+    if holdout:
+        head += ["before: n, /yr, fwd20", f"from {holdout}: n, /yr, fwd20"]
+    table = [head]
+    for row in rows:
+        f = row.figures
+        line = [f"{row.params[n]:g}" for n in names]
+        line += [str(f.firings), _num(f.per_year), f"{f.first or '-'}", f"{f.last or '-'}",
+                 _fwd(f, 5), _fwd(f, 20)]
+        if holdout:
+            line += [_brief(row.before), _brief(row.after)]
+        table.append(line)
+    widths = [max(len(r[k]) for r in table) for k in range(len(head))]
+    for r in table:
+        print("  ".join(cell.rjust(w) for cell, w in zip(r, widths)).rstrip())
+    return 0
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _fwd(figures, horizon) -> str:
+    stats = figures.forward.get(horizon)
+    if stats is None or stats.mean is None:
+        return "-"
+    return f"{stats.mean:+.2f}% ({stats.positive * 100:.0f}%)"
+
+
+def _brief(figures) -> str:
+    if figures is None:
+        return "-"
+    stats = figures.forward.get(20)
+    fwd = f"{stats.mean:+.2f}%" if stats and stats.mean is not None else "-"
+    return f"{figures.firings}, {_num(figures.per_year)}, {fwd}"

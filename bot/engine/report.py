@@ -1,0 +1,398 @@
+"""What a backtest says about each rule, computed as arrays: rates, forward returns, baseline, hit rate.
+
+A user decides from a backtest whether a rule says anything, so per rule it
+reports the span the rule could actually be evaluated over (not the oldest
+series in the file), firings per year over that span, and the benchmark's
+mean forward return after firings *beside* the unconditional mean over the
+same span. Every number comes from index arithmetic on whole columns; only
+the firings a caller asks to see get their messages rendered.
+
+Also here, because validate prints them from the same arrays: warnings for a
+rule that never fired, and for a comparison whose threshold lies outside
+everything its left side ever reached (basis points written as points).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from bot.engine import expr as E
+
+HORIZONS = (5, 20)
+SESSIONS_PER_YEAR = 252  # NYSE sessions in an average year: rates are per this many sessions
+_LOGIC = ("and", "or")
+
+
+# --- small shared pieces (sweep and expectations use them too) ---------------------------
+
+def benchmark_of(rule, frame) -> str | None:
+    """The series whose forward returns judge a rule: its `benchmark`, else the first daily series it reads."""
+    if rule.benchmark and rule.benchmark in frame.daily:
+        return rule.benchmark
+    return next((s for s in rule.series if s in frame.daily), None)
+
+
+def direction_of(rule) -> str:
+    """'up' or 'down': the move a rule predicts (declared, else down for warning/critical, up for info)."""
+    declared = getattr(rule, "direction", None)
+    if declared in ("up", "down"):
+        return declared
+    return "up" if rule.severity == "info" else "down"
+
+
+def forward_returns(values: np.ndarray, horizon: int) -> np.ndarray:
+    """% change from each session to `horizon` sessions later (NaN where either end is missing)."""
+    out = np.full(len(values), np.nan)
+    if 0 < horizon < len(values):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[:-horizon] = (values[horizon:] / values[:-horizon] - 1.0) * 100.0
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def atoms(node: E.Node) -> list[E.Node]:
+    """The conditions joined by and/or/not: comparisons and true/false calls, each once."""
+    if isinstance(node, E.Binary) and node.op in _LOGIC:
+        return atoms(node.left) + atoms(node.right)
+    if isinstance(node, E.Unary) and node.op == "not":
+        return atoms(node.operand)
+    return [node]
+
+
+def first_evaluable(context, rule, rules_by_id: dict | None = None, _cache: dict | None = None) -> int | None:
+    """First session on which every series and window the rule reads is available, or None if none is.
+
+    That is the first session on which every atom of its condition is known; an atom `fired(r, n)`
+    is known from the first session rule r can be evaluated. (Under three-valued logic the rule's
+    own value may be known earlier, e.g. `false and unknown`; this is the span its thesis covers.)
+    """
+    cache = {} if _cache is None else _cache
+    if rule.id in cache:
+        return cache[rule.id]
+    cache[rule.id] = None  # guards against cycles (validation refuses them anyway)
+    known = np.ones(len(context.frame), dtype=bool)
+    start = 0
+    for atom in atoms(rule.condition):
+        if isinstance(atom, E.Call) and atom.func == "fired":
+            dep = (rules_by_id or {}).get(atom.args[0].rule_id)
+            if dep is not None:
+                first = first_evaluable(context, dep, rules_by_id, cache)
+                if first is None:
+                    return None
+                start = max(start, first)
+            continue
+        known &= ~np.isnan(context.eval(atom))
+    known[:start] = False
+    found = int(np.argmax(known)) if known.any() else None
+    cache[rule.id] = found
+    return found
+
+
+def window(frame, start=None, end=None) -> tuple[int, int]:
+    """Inclusive session positions [lo, hi] of the window (hi < lo when it holds no session)."""
+    sessions = frame.sessions
+    lo = 0 if start is None else int(sessions.searchsorted(pd.Timestamp(start), side="left"))
+    hi = len(sessions) - 1 if end is None else int(sessions.searchsorted(pd.Timestamp(end), side="right")) - 1
+    return lo, hi
+
+
+def rate_span(first: int | None, fire_idx: np.ndarray, lo: int, hi: int) -> tuple[int, int] | None:
+    """The part of the window [lo, hi] a rule's rate covers: from when it can be evaluated (or first
+    fired, if three-valued logic let it fire earlier) to the window's end."""
+    begin = first
+    if len(fire_idx):
+        begin = int(fire_idx[0]) if begin is None else min(begin, int(fire_idx[0]))
+    if begin is None:
+        return None
+    begin = max(lo, begin)
+    return (begin, hi) if begin <= hi else None
+
+
+def per_year(count: int, span: tuple[int, int] | None) -> float | None:
+    if span is None:
+        return None
+    return round(count / ((span[1] - span[0] + 1) / SESSIONS_PER_YEAR), 4)
+
+
+def to_dates(sessions: pd.DatetimeIndex, idx: np.ndarray) -> list[date]:
+    """Session positions -> datetime.date objects, without a Python loop over pandas Timestamps."""
+    return sessions.values[idx].astype("datetime64[D]").astype(object).tolist()
+
+
+def day_of(sessions, i) -> date | None:
+    """Session position -> datetime.date, through numpy (a pandas Timestamp per call is slow in loops)."""
+    return None if i is None else sessions.values[i].astype("datetime64[D]").item()
+
+
+def _round(x) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), 4)
+
+
+def _iso(d: date | None) -> str | None:
+    return None if d is None else d.isoformat()
+
+
+@dataclass(frozen=True)
+class ForwardStats:
+    """The benchmark's move `horizon` sessions after firings, and the same over every session of the span."""
+
+    horizon: int
+    known: int  # firings whose forward return is inside the data
+    mean: float | None  # mean % forward return after firings
+    positive: float | None  # share of those returns above zero
+    hit_rate: float | None  # share that moved in the rule's direction
+    baseline: float | None  # unconditional mean % forward return over the same span
+    baseline_hit_rate: float | None  # unconditional share of sessions followed by a move in that direction
+
+    def to_json(self) -> dict:
+        return {"known": self.known, "mean": self.mean, "positive": self.positive, "hit_rate": self.hit_rate,
+                "baseline": self.baseline, "baseline_hit_rate": self.baseline_hit_rate}
+
+
+class Returns:
+    """Forward returns of one benchmark at each horizon, with running sums so any span's baseline is O(1)."""
+
+    def __init__(self, values: np.ndarray, horizons: Sequence[int]):
+        self.by_horizon = {}
+        for h in horizons:
+            fwd = forward_returns(values, h)
+            known = ~np.isnan(fwd)
+            sums = np.concatenate(([0.0], np.cumsum(np.where(known, fwd, 0.0))))
+            counts = np.concatenate(([0], np.cumsum(known)))
+            ups = np.concatenate(([0], np.cumsum(fwd > 0)))
+            downs = np.concatenate(([0], np.cumsum(fwd < 0)))
+            self.by_horizon[h] = (fwd, sums, counts, ups, downs)
+
+    def stats(self, idx: np.ndarray, span: tuple[int, int] | None, direction: str) -> dict[int, ForwardStats]:
+        out = {}
+        up = direction == "up"
+        for h, (fwd, sums, counts, ups, downs) in self.by_horizon.items():
+            after = fwd[idx]
+            after = after[after == after]  # drop NaN: past the end of the data, or a gap
+            n = len(after)
+            mean = positive = hit = base = base_hit = None
+            if n:
+                rises = int(np.count_nonzero(after > 0))
+                mean = float(after.sum()) / n
+                positive = rises / n
+                hit = (rises if up else int(np.count_nonzero(after < 0))) / n
+            if span is not None:
+                a, b = span[0], span[1] + 1
+                c = int(counts[b] - counts[a])
+                if c:
+                    base = float(sums[b] - sums[a]) / c
+                    moved = ups if up else downs
+                    base_hit = float(moved[b] - moved[a]) / c
+            out[h] = ForwardStats(h, n, _round(mean), _round(positive), _round(hit), _round(base), _round(base_hit))
+        return out
+
+
+class ReturnsCache:
+    """One `Returns` per benchmark series, shared by every rule that reads it."""
+
+    def __init__(self, frame, horizons: Sequence[int]):
+        self.frame, self.horizons, self._by_series = frame, tuple(horizons), {}
+
+    def get(self, series: str | None) -> Returns | None:
+        if series is None:
+            return None
+        if series not in self._by_series:
+            self._by_series[series] = Returns(self.frame.series(series), self.horizons)
+        return self._by_series[series]
+
+
+# --- the backtest report ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Firing:
+    """One firing, rendered on request only."""
+
+    date: date
+    index: int  # session position in the frame
+    forward: dict[int, float | None]  # % return of the benchmark after it, per horizon
+    values: dict[str, float | None]  # each function the condition calls, on that session
+    message: str
+
+    def to_json(self) -> dict:
+        return {"date": self.date.isoformat(), "forward_returns": {str(h): v for h, v in self.forward.items()},
+                "values": self.values, "message": self.message}
+
+
+@dataclass
+class RuleReport:
+    rule: str
+    title: str
+    severity: str
+    benchmark: str | None
+    direction: str  # 'up' | 'down'
+    evaluable_from: date | None  # first session all its series and windows are available
+    span_from: date | None  # the part of the window its rate covers (None: never evaluable there)
+    span_to: date | None
+    sessions: int  # sessions in that span
+    firings: int  # firings in the window
+    per_year: float | None  # firings per year over the span
+    forward: dict[int, ForwardStats]
+    dates: list[date]  # every firing in the window
+    indices: np.ndarray = field(repr=False, compare=False)  # their session positions
+    _evaluation: Any = field(default=None, repr=False, compare=False)
+
+    def firing_details(self, which: Iterable[int] | slice | None = None) -> list[Firing]:
+        """Firings with values and rendered messages: `which` picks positions in `dates`
+        (e.g. slice(-10, None) for the last ten); None renders every one."""
+        positions = range(len(self.indices))
+        chosen = positions[which] if isinstance(which, slice) else (positions if which is None else which)
+        ev = self._evaluation
+        rule = ev.rule(self.rule)
+        bench = ev.frame.series(self.benchmark) if self.benchmark else None
+        out = []
+        for p in chosen:
+            i = int(self.indices[p])
+            fwd = {h: (_round(forward_returns(bench[i:i + h + 1], h)[0]) if bench is not None else None)
+                   for h in self.forward}
+            values = {k: _round(v) for k, v in ev.values(rule, i).items()}
+            out.append(Firing(self.dates[p], i, fwd, values, ev.message(rule, i)))
+        return out
+
+    def forward_returns(self) -> dict[int, np.ndarray]:
+        """The benchmark's % return after each firing, per horizon, as arrays aligned with `dates`."""
+        if not self.benchmark:
+            return {h: np.full(len(self.indices), np.nan) for h in self.forward}
+        values = self._evaluation.frame.series(self.benchmark)
+        return {h: forward_returns(values, h)[self.indices] for h in self.forward}
+
+    def to_json(self) -> dict:
+        return {"rule": self.rule, "title": self.title, "severity": self.severity, "benchmark": self.benchmark,
+                "direction": self.direction, "evaluable_from": _iso(self.evaluable_from),
+                "from": _iso(self.span_from), "to": _iso(self.span_to), "sessions": self.sessions,
+                "firings": self.firings, "per_year": self.per_year,
+                "forward": {str(h): s.to_json() for h, s in self.forward.items()},
+                "dates": [d.isoformat() for d in self.dates]}
+
+
+def summarize(evaluation, start=None, end=None, horizons: Sequence[int] = HORIZONS,
+              rules: Sequence | None = None) -> list[RuleReport]:
+    """Per rule (all of the evaluation's, or `rules`): the report over the window [start, end].
+
+    The window limits what is reported, not what is computed: values on each day use data up to
+    that day, and forward returns may look past `end`.
+    """
+    frame, context = evaluation.frame, evaluation.context
+    lo, hi = window(frame, start, end)
+    by_id = {r.id: r for r in evaluation.rules}
+    cache: dict = {}
+    returns = ReturnsCache(frame, horizons)
+    out = []
+    for rule in (rules if rules is not None else evaluation.rules):
+        all_idx = np.flatnonzero(evaluation.fires[rule.id])
+        idx = all_idx[(all_idx >= lo) & (all_idx <= hi)]
+        first = first_evaluable(context, rule, by_id, cache)
+        span = rate_span(first, idx, lo, hi)
+        bench = benchmark_of(rule, frame)
+        direction = direction_of(rule)
+        stats = returns.get(bench).stats(idx, span, direction) if bench else {
+            h: ForwardStats(h, 0, None, None, None, None, None) for h in horizons}
+        out.append(RuleReport(
+            rule=rule.id, title=rule.title, severity=rule.severity, benchmark=bench, direction=direction,
+            evaluable_from=day_of(frame.sessions, first),
+            span_from=day_of(frame.sessions, span[0]) if span else None,
+            span_to=day_of(frame.sessions, span[1]) if span else None,
+            sessions=(span[1] - span[0] + 1) if span else 0, firings=len(idx), per_year=per_year(len(idx), span),
+            forward=stats, dates=to_dates(frame.sessions, idx), indices=idx, _evaluation=evaluation))
+    return out
+
+
+# --- warnings for validate ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Finding:
+    """A warning about a rule that does not fail validation."""
+
+    rule: str
+    line: int  # the rule's line in the rules file
+    kind: str  # 'never-fired' | 'never-reached'
+    message: str
+    expr: str | None = None  # the comparison concerned, for never-reached
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_json(self) -> dict:
+        return {"rule": self.rule, "line": self.line, "kind": self.kind, "message": self.message, "expr": self.expr}
+
+
+def never_fired_warnings(evaluation, start=None, end=None) -> list[Finding]:
+    """A rule that never fired over the data (or the window): it says nothing as written."""
+    frame = evaluation.frame
+    lo, hi = window(frame, start, end)
+    by_id = {r.id: r for r in evaluation.rules}
+    cache: dict = {}
+    out = []
+    for rule in evaluation.rules:
+        fires = evaluation.fires[rule.id][lo:hi + 1]
+        if fires.any() or hi < lo:
+            continue
+        first = first_evaluable(evaluation.context, rule, by_id, cache)
+        if first is None or first > hi:
+            text = f"{rule.id} can never be evaluated over the data: some series it reads has no value " \
+                   f"within its windows"
+        else:
+            held = int(np.nansum(evaluation.holds[rule.id][max(lo, first):hi + 1] == 1.0))
+            text = (f"{rule.id} never fired over {frame.sessions[max(lo, first)].date()}.."
+                    f"{frame.sessions[hi].date()} (its condition held on {held} session"
+                    f"{'s' if held != 1 else ''})")
+        out.append(Finding(rule.id, rule.line, "never-fired", text))
+    return out
+
+
+def _constant(values: np.ndarray) -> float | None:
+    known = values[~np.isnan(values)]
+    if len(known) and known.min() == known.max():
+        return float(known[0])
+    return None
+
+
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}" if x == 0 or abs(x) >= 0.01 else f"{x:.3g}"
+
+
+def never_reached_warnings(evaluation) -> list[Finding]:
+    """A comparison against a fixed threshold that its left side never reached over the data,
+    e.g. `change(DGS10, 5) >= 10` (basis points written as points)."""
+    from bot.engine.explain import unparse
+    context, sessions = evaluation.context, evaluation.frame.sessions
+    out = []
+    for rule in evaluation.rules:
+        seen = set()
+        for node in E.walk(rule.condition):
+            if not (isinstance(node, E.Binary) and node.op in E.COMPARISONS) or node.key() in seen:
+                continue
+            seen.add(node.key())
+            left, right = context.eval(node.left), context.eval(node.right)
+            op, side, threshold = node.op, node.left, _constant(right)
+            if threshold is None or _constant(left) is not None:
+                threshold = _constant(left)
+                if threshold is None or _constant(right) is not None:
+                    continue
+                op, side, left = _FLIP[op], node.right, right
+            known = np.flatnonzero(~np.isnan(left))
+            if not len(known):
+                continue
+            lo, hi = float(np.nanmin(left)), float(np.nanmax(left))
+            never = {">=": hi < threshold, ">": hi <= threshold, "<=": lo > threshold, "<": lo >= threshold,
+                     "==": not (lo <= threshold <= hi), "!=": False}[op]
+            if never:
+                text = unparse(side)
+                since = sessions[known[0]].year
+                out.append(Finding(rule.id, rule.line, "never-reached",
+                                   f"never reached: {text} ranged {_fmt(lo)}..{_fmt(hi)} since {since}, "
+                                   f"never {op} {threshold:g} ({rule.id})", unparse(node)))
+    return out

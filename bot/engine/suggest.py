@@ -1,0 +1,15 @@
+"""Did-you-mean for names a user typed: series, functions, fields, rule ids, commands."""
+
+from __future__ import annotations
+
+import difflib
+
+
+def did_you_mean(word: str, choices) -> str:
+    """' (did you mean 'x'?)' when a choice is close to `word`, else ''."""
+    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    if not match:
+        lowered = {str(c).lower(): str(c) for c in choices}
+        if str(word).lower() in lowered:
+            match = [lowered[str(word).lower()]]
+    return f"; did you mean '{match[0]}'?" if match else ""

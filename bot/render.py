@@ -1,0 +1,47 @@
+"""Plain-text renderings shared by the CLI and Telegram (which escapes them into HTML).
+
+Adapters own their output; what both print the same way lives here, once.
+"""
+
+from __future__ import annotations
+
+from bot.clock import ET
+
+
+def status_lines(status) -> list[str]:
+    lines = []
+    run = status.last_run
+    if run is not None:
+        finished = f"{run.finished_at.astimezone(ET):%Y-%m-%d %H:%M %Z}" if run.finished_at else "not finished"
+        late = " (late)" if run.late else ""
+        lines.append(f"last run: {run.session} {run.status}{late}, {finished}")
+        if run.detail:
+            lines.append(f"  {run.detail}")
+    else:
+        lines.append("last run: none yet")
+    lines.append(f"next run: {status.next_session:%Y-%m-%d} at {status.next_run_at:%H:%M %Z}")
+    lines.append(f"store: {status.store}")
+    lines.append("data:")
+    for s in status.series:
+        via = ""
+        if s.fetch_source:
+            ok = "ok" if s.fetch_ok else f"FAILED: {s.fetch_message[:120]}"
+            via = f" (last fetch {s.fetch_source}: {ok})"
+        stale = f"  STALE: {s.stale}" if s.stale else ""
+        lines.append(f"  {s.name:10} latest {s.latest or 'none'}{via}{stale}")
+    counts = status.outbox
+    lines.append(f"outbox: {counts.get('pending', 0)} pending, {counts.get('sending', 0)} sending, "
+                 f"{counts.get('failed', 0)} failed, {counts.get('sent', 0)} sent")
+    for row in status.failed:
+        lines.append(f"  failed: {row.session} {row.rule_id} to {row.channel}: {row.last_error[:120]}")
+    if status.mutes:
+        lines.append("muted: " + ", ".join(f"{r} until {u.astimezone(ET):%Y-%m-%d %H:%M}"
+                                           for r, u in status.mutes.items()))
+    for channel in status.channels:
+        lines.append(channel_line(channel))
+    return lines
+
+
+def channel_line(channel) -> str:
+    """One channel as configured / not configured (and why), with the rules routed to it."""
+    return f"channel {channel.line()}"

@@ -1,0 +1,113 @@
+"""Opening a store: which database, the engine, and database failures said as a StoreError.
+
+A damaged SQLite file, a directory that cannot be written, an unreachable
+PostgreSQL server: each becomes one line a user can act on (the CLI exits 4),
+naming the file or the host, never the password. The translation hooks into
+the engine, so it holds for the first statement after opening as much as for
+opening itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+
+from bot.errors import StoreError
+from bot.settings.paths import state_dir
+
+
+def database_url(explicit: str | None = None) -> str:
+    url = explicit or os.environ.get("DATABASE_URL")
+    if url:
+        # Heroku-style URLs say postgres://; SQLAlchemy wants a driver
+        if url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url[len("postgres://"):]
+        elif url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        return url
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / 'closebell.db'}"
+
+
+def create_engine(url: str) -> sa.Engine:
+    kwargs = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 30}
+    try:
+        engine = sa.create_engine(url, **kwargs)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise StoreError(f"cannot use database URL: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    sa.event.listen(engine, "handle_error", _as_store_error)
+    return engine
+
+
+def where(engine) -> str:
+    """The store as a user knows it: the SQLite file, or host:port/database of PostgreSQL (no password)."""
+    url = engine.url
+    if engine.dialect.name == "sqlite":
+        return url.database or ":memory:"
+    port = f":{url.port}" if url.port else ""
+    user = f"{url.username}@" if url.username else ""
+    return f"{user}{url.host or 'localhost'}{port}/{url.database or ''}"
+
+
+def _as_store_error(ctx):
+    """SQLAlchemy's handle_error hook: raise a StoreError for failures a user can fix, leave bugs alone."""
+    engine = ctx.engine
+    original = ctx.original_exception
+    reason = _one_line(original, engine)
+    if engine.dialect.name == "sqlite":
+        if isinstance(original, sqlite3.OperationalError):
+            if ctx.connection is None:  # could not open the file at all
+                raise StoreError(f"cannot open the store at {where(engine)}: {reason}") from None
+            if "locked" in reason:
+                raise StoreError(f"the store at {where(engine)} stayed locked by another process: {reason}") \
+                    from None
+            return
+        if type(original) is sqlite3.DatabaseError:  # "file is not a database", "disk image is malformed"
+            raise StoreError(f"the store at {where(engine)} is not a SQLite database (or is damaged): {reason}") \
+                from None
+        return
+    if ctx.connection is None or ctx.is_disconnect:
+        raise StoreError(f"cannot reach the PostgreSQL store at {where(engine)}: {reason}") from None
+
+
+def _one_line(exc, engine) -> str:
+    text = " ".join(str(exc).split())
+    password = engine.url.password
+    return text.replace(password, "***") if password else text
+
+
+def _sqlite_pragmas(dbapi_conn, _record):
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def insert(engine, table):
+    """INSERT with the dialect's ON CONFLICT support (both SQLite and PostgreSQL have it)."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table)
+
+
+def utc(value: datetime) -> datetime:
+    """Every datetime is stored in UTC: SQLite keeps no offset, so a local time would read back wrong."""
+    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def stored_time(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes for timezone-aware columns: they were stored as UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -1,0 +1,52 @@
+"""The buttons under each alert: Mute 1 day, Mute 1 week, Why?.
+
+A press arrives as a callback query whose data bot.notify.buttons signed
+(versioned, HMAC keyed from the bot token). A forged, stale or unknown one gets
+a polite refusal and nothing else. Mute persists through the app exactly like
+/mute and the message is edited to say until when; Why? answers with the
+`explain` text for that rule and session. The chat allow-list is checked by the
+poller before anything here runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+
+from bot.clock import ET
+from bot.errors import ClosebellError
+from bot.notify.buttons import parse_callback
+
+log = logging.getLogger(__name__)
+
+REFUSED = "This button is no longer valid (the rule changed or the bot's token did). Send /help for commands."
+
+
+async def answer_button(bot, query, app) -> None:
+    rule_ids = [r.id for r in app.loaded.rules]
+    action = parse_callback(query.data or "", rule_ids)
+    if action is None:
+        log.warning("refused a button press from chat %s: data not valid", query.message.chat.id if query.message
+                    else "?")
+        await query.answer(REFUSED, show_alert=False)
+        return
+    chat_id = query.message.chat.id if query.message else None
+    try:
+        if action.kind == "mute":
+            until = await asyncio.to_thread(app.mute, action.rule_id, action.duration)
+            note = f"🔕 {action.rule_id} muted until {until.astimezone(ET):%a %Y-%m-%d %H:%M %Z}"
+            await query.answer(note)
+            if query.message is not None:
+                await bot.edit_message_reply_markup(chat_id, query.message.message_id, reply_markup=None)
+                await bot.send_message(chat_id, html.escape(note), parse_mode="HTML",
+                                       reply_to_message_id=query.message.message_id)
+            return
+        explanation = await asyncio.to_thread(app.explain, action.rule_id, action.session)
+        await query.answer()
+        if chat_id is not None:
+            from bot.telegram.poller import send_reply
+            from bot.telegram.handlers import Reply
+            await send_reply(bot, chat_id, Reply("\n".join(explanation.lines())))
+    except ClosebellError as exc:
+        await query.answer(str(exc)[:190])
