@@ -27,11 +27,12 @@ def alerts():
 
 def queue_and_deliver(base: Path, channel: str, settings) -> str:
     """Queue COUNT alerts for `channel` in a fresh store, deliver them all; the figures as text."""
+    from bot.clock import SYSTEM
     from bot.notify.outbox import deliver, enqueue
     from bot.store import Store
     store = Store(f"sqlite:///{base / f'{channel}.db'}")
     with timer() as q:
-        enqueue(store, [(a, [channel]) for a in alerts()], settings)
+        enqueue(store, [(a, [channel]) for a in alerts()], settings, now=SYSTEM.now())
     with timer() as d:
         report = deliver(store, settings)
     return (f"{COUNT} alerts queued in {q.seconds:.2f}s, delivered in {d.seconds:.2f}s "

@@ -34,11 +34,13 @@ def measure(kind, tmp):
             conn.execute(sa.text("CREATE SCHEMA bench"))
         url += "?options=-csearch_path%3Dbench"
     store = Store(url)
+    from bot.clock import SYSTEM
+    today = SYSTEM.today_et()
     with timer() as full:
-        results = update(store, series, data_dir=str(data_dir()))
+        results = update(store, series, data_dir=str(data_dir()), today=today)
     rows = sum(r.rows for r in results)
     with timer() as noop:
-        again = update(store, series, data_dir=str(data_dir()))
+        again = update(store, series, data_dir=str(data_dir()), today=today)
     assert sum(r.rows for r in again) == 0
     print(f"store[{kind}] full history: {rows:,} rows in {full.seconds:.2f}s ({rows / full.seconds:,.0f} rows/s)")
     print(f"store[{kind}] incremental no-op update: {noop.seconds:.3f}s")

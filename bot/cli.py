@@ -2,14 +2,21 @@
 
 The one place where exceptions become messages on stderr and exit codes:
 0 ok, 1 configuration or rules invalid, 2 usage, 3 data or source failure,
-4 store, 5 delivery, 130 interrupted. Heavy imports (pandas, matplotlib,
-telegram) happen inside the commands, so `--help` stays fast.
+4 store, 5 delivery, 130 interrupted (each class of bot.errors carries its
+code). Heavy imports (pandas, matplotlib, telegram, sqlalchemy, pydantic,
+yaml) happen inside the commands, so `--help` stays fast: this module imports
+only the standard library and the light modules below at its top.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
+
+from bot import __version__
+from bot.errors import ClosebellError, ConfigError
 
 COMMANDS = {}  # name -> (help, description with example, add_arguments, handler "module:function")
 
@@ -216,7 +223,6 @@ def _telegram_setup_args(p):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bot import __version__
     parser = argparse.ArgumentParser(
         prog="python -m bot",
         description="Closebell: after every NYSE close, check your market rules and alert your phone.",
@@ -238,27 +244,24 @@ def main(argv=None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    # deliberately lazy: logging and pathlib (~30 ms) only once a command runs, not for --help
     from bot import logs
-    from bot.settings import env
+    from bot.settings import env  # deliberately lazy: pathlib, for the same reason
     env.load_dotenv()
     base = 1 if args.command == "run" else 0  # the daemon's log lines are its record of every step
     logs.setup(["WARNING", "INFO", "DEBUG"][min(args.verbose + base, 2)])
     if args.config:
-        import os
         os.environ["CLOSEBELL_CONFIG"] = args.config
-    from bot.settings.load import config_dir
+    from bot.settings.load import config_dir  # deliberately lazy: pydantic and yaml only once a command runs
     env.load_dotenv(config_dir() / ".env")  # where `init` writes it; ./.env (read above) wins
     module_name, _, function = COMMANDS[args.command][3].partition(":")
-    from bot.errors import ClosebellError, ConfigError
     try:
-        import importlib
         handler = getattr(importlib.import_module(module_name), function)
         code = handler(args) or 0
         sys.stdout.flush()
         return code
     except BrokenPipeError:
         # `python -m bot backtest | head`: the reader has all it wanted; end quietly, like cat(1)
-        import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except ConfigError as exc:

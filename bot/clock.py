@@ -50,6 +50,14 @@ class SimulatedClock(Clock):
         self._now += delta
 
 
+def stored_time(value: datetime | None) -> datetime | None:
+    """A time read back from the store, aware: SQLite returns naive datetimes for timezone-aware
+    columns, and every time is stored in UTC (bot.store.connect.utc)."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 def _aware(when: datetime) -> datetime:
     if when.tzinfo is None:
         raise ValueError("SimulatedClock needs an aware datetime (e.g. tzinfo=ET)")

@@ -1,8 +1,26 @@
 """The one exception tree of Closebell.
 
 Every error a user can cause or meet carries a message they can act on. The CLI
-turns each class into an exit code in one place (`bot.cli`); the daemon logs it
-and carries on with the next step.
+turns each class into an exit code in one place (`bot.cli`), the Telegram
+adapter into a short reply; the daemon logs it and carries on with the next step.
+
+    ClosebellError
+    ├── ConfigError           1  settings, series or rules file wrong (every problem at file:line:col)
+    │   └── RuleTextError     1  a rule's text wrong at an offset (the engine's parsers raise these)
+    │       ├── ExprError        an expression (`when`, `clear_when`)
+    │       └── TemplateError    a message template
+    ├── RulesTestFailed       1  an expectation of rules.test.yaml did not hold
+    ├── UsageError            2  the command was asked wrongly
+    │   └── SweepError           a sweep that cannot run as asked
+    ├── SourceError           3  a source failed or answered with something that is not data
+    │   └── SourceUnreachable    no connection at all: the network or the host is down
+    ├── DataError             3  the data needed is not there
+    ├── StoreError            4  the store cannot be opened or is locked
+    └── DeliveryError         5  a notifier could not deliver
+
+The engine raises from this tree too (it may import `bot.errors`, nothing else
+outside `bot.engine`), so nothing in `bot/` defines an exception class elsewhere
+(tests/test_layering.py checks it).
 """
 
 
@@ -24,10 +42,32 @@ class ConfigError(ClosebellError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class RuleTextError(ConfigError):
+    """A problem `offset` characters into a rule's text; the rules-file loader turns it into a
+    file:line:col problem. `message` is the text without position."""
+
+    def __init__(self, message: str, offset: int = 0):
+        super().__init__([message])
+        self.message = message
+        self.offset = offset
+
+
+class ExprError(RuleTextError):
+    """An expression (`when`, `clear_when`, an `all:`/`any:` item) that does not parse or check."""
+
+
+class TemplateError(RuleTextError):
+    """A message template whose `{...}` part does not parse, or whose format spec is not valid."""
+
+
 class UsageError(ClosebellError):
     """The command was asked wrongly: a bad date, an unknown rule, series or channel."""
 
     exit_code = 2
+
+
+class SweepError(UsageError):
+    """A sweep that cannot run as asked (unknown rule or parameter, bad values); the message says what to write."""
 
 
 class RulesTestFailed(ClosebellError):
@@ -46,6 +86,10 @@ class SourceError(ClosebellError):
         self.url = url
         where = f" ({url})" if url else ""
         super().__init__(f"{source}{where}: {message}")
+
+
+class SourceUnreachable(SourceError):
+    """No connection at all (refused, no DNS, no route): the network or the host is down, not the source's data."""
 
 
 class DataError(ClosebellError):

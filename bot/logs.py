@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import datetime
-from zoneinfo import ZoneInfo
-
-ET = ZoneInfo("America/New_York")
+from bot.clock import ET
+from bot.settings.env import redact
 
 
 class EasternFormatter(logging.Formatter):
@@ -15,7 +14,6 @@ class EasternFormatter(logging.Formatter):
         return datetime.fromtimestamp(record.created, ET).strftime("%Y-%m-%d %H:%M:%S %Z")
 
     def format(self, record):
-        from bot.settings.env import redact
         return redact(super().format(record))
 
 

@@ -11,7 +11,7 @@ SHIPPED = [name for name in ("rules.yaml", "rules.test.yaml", "series.yaml", "se
            if (ROOT / "config" / name).is_file()]
 
 
-def test_init_into_an_empty_directory_writes_the_starters_and_they_validate(tmp_path, capsys):
+def test_init_into_an_empty_directory_writes_the_starters_and_they_validate(tmp_path, capsys, data_dir):
     target = tmp_path / "mybot"
     assert main(["init", str(target)]) == 0
     out = capsys.readouterr().out
@@ -24,6 +24,8 @@ def test_init_into_an_empty_directory_writes_the_starters_and_they_validate(tmp_
     assert f"python -m bot --config {target} notify-test" in out and f"python -m bot --config {target} run" in out
     assert main(["--config", str(target), "validate"]) == 0
     assert "rule(s) valid" in capsys.readouterr().out
+    assert main(["--config", str(target), "test-rules", "--data-dir", str(data_dir)]) == 0
+    assert "0 failed" in capsys.readouterr().out
 
 
 def test_init_run_twice_overwrites_nothing_and_says_what_it_kept(tmp_path, capsys):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -58,3 +59,93 @@ CLOCK_CALLS = re.compile(r"datetime\.now\(|date\.today\(|time\.time\(|datetime\.
 def test_time_is_read_through_the_clock_only(path):
     code = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
     assert [line.strip() for line in code if CLOCK_CALLS.search(line)] == []
+
+
+# -- function-local imports: only where an import is deliberately lazy, and each says so ------------------
+
+LAZY = "deliberately lazy"
+
+
+def local_imports(path: Path):
+    """(line number, line) of every import inside a function of `path`."""
+    lines = path.read_text().splitlines()
+    tree = ast.parse("\n".join(lines))
+    for function in ast.walk(tree):
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(function):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    yield node.lineno, lines[node.lineno - 1]
+
+
+@pytest.mark.parametrize("path", sorted(BOT.rglob("*.py")), ids=lambda p: str(p.relative_to(BOT)))
+def test_every_function_local_import_is_marked_deliberately_lazy(path):
+    """An import inside a function is there for start-up time or memory, never to dodge a cycle, and the
+    comment on its line (or the line above) says why: `# deliberately lazy: <why>`."""
+    lines = path.read_text().splitlines()
+    unmarked = [f"{path.relative_to(BOT.parent)}:{n}: {line.strip()}" for n, line in local_imports(path)
+                if LAZY not in line and (n < 2 or LAZY not in lines[n - 2])]
+    assert unmarked == []
+
+
+def test_the_help_path_imports_nothing_heavy_at_module_level():
+    """bot/cli.py's top-level imports are the standard library and bot's light modules only."""
+    tree = ast.parse((BOT / "cli.py").read_text())
+    top = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            top.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            top.add(node.module)
+    assert top <= {"__future__", "argparse", "importlib", "os", "sys", "bot", "bot.errors"}, top
+
+
+# -- one exception tree, one definition of each name list ------------------------------------------------
+
+def test_every_exception_class_is_defined_in_bot_errors():
+    outside = []
+    for path in sorted(BOT.rglob("*.py")):
+        if path == BOT / "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                bases = [ast.unparse(b) for b in node.bases]
+                if any(b.split(".")[-1].endswith(("Error", "Exception", "Exit", "Interrupt")) for b in bases):
+                    outside.append(f"{path.relative_to(BOT.parent)}:{node.lineno}: class {node.name}({', '.join(bases)})")
+    assert outside == []
+
+
+def test_every_error_is_a_closebell_error_with_the_documented_exit_code():
+    from bot import errors
+    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, BaseException)]
+    assert all(issubclass(c, errors.ClosebellError) for c in classes)
+    codes = {c.__name__: c.exit_code for c in classes}
+    assert codes == {"ClosebellError": 1, "ConfigError": 1, "RuleTextError": 1, "ExprError": 1, "TemplateError": 1,
+                     "RulesTestFailed": 1, "UsageError": 2, "SweepError": 2, "SourceError": 3,
+                     "SourceUnreachable": 3, "DataError": 3, "StoreError": 4, "DeliveryError": 5}
+
+
+def test_engine_errors_keep_their_message_and_offset():
+    from bot.engine import expr as E
+    with pytest.raises(E.ExprError) as caught:
+        E.parse("IWM >")
+    assert str(caught.value) == caught.value.message and caught.value.offset == 5
+
+
+def test_channel_and_severity_names_are_defined_once():
+    """Channels: bot.settings.models.Channel, one notifier module each. Severities: bot.engine.severity."""
+    from bot.engine.severity import SEVERITIES, SEVERITY_ORDER
+    from bot.notify.alert import SEVERITY_ICON
+    from bot.notify.registry import NOTIFIERS
+    from bot.settings.models import CHANNELS, Severity
+    assert tuple(NOTIFIERS) == CHANNELS
+    assert get_args(Severity) == SEVERITIES == tuple(SEVERITY_ORDER) == tuple(SEVERITY_ICON)
+    names = {frozenset(SEVERITIES): "bot/engine/severity.py", frozenset(CHANNELS): "bot/settings/models.py"}
+    repeated = []
+    for path in sorted(BOT.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and node.elts and \
+                    all(isinstance(e, ast.Constant) for e in node.elts):
+                home = names.get(frozenset(e.value for e in node.elts))
+                if home and str(path.relative_to(BOT.parent)) != home:
+                    repeated.append(f"{path.relative_to(BOT.parent)}:{node.lineno}")
+    assert repeated == []

@@ -49,24 +49,24 @@ class Recorder:
 
 def test_the_same_alert_is_queued_once_however_often_the_session_is_evaluated(store):
     s = settings(default=["console"])
-    assert enqueue(store, [(alert(), None)], s) == 1
-    assert enqueue(store, [(alert(), None)], s) == 0
-    assert enqueue(store, [(alert(), ["console"])], s) == 0
+    assert enqueue(store, [(alert(), None)], s, now=SYSTEM.now()) == 1
+    assert enqueue(store, [(alert(), None)], s, now=SYSTEM.now()) == 0
+    assert enqueue(store, [(alert(), ["console"])], s, now=SYSTEM.now()) == 0
 
 
 def test_a_delivered_alert_is_never_delivered_again(store):
     s = settings(default=["console"])
-    enqueue(store, [(alert(), None)], s)
+    enqueue(store, [(alert(), None)], s, now=SYSTEM.now())
     console = Recorder()
     assert deliver(store, s, notifiers={"console": console}).sent == 1
-    enqueue(store, [(alert(), None)], s)  # a retry, a catch-up, a manual check --send
+    enqueue(store, [(alert(), None)], s, now=SYSTEM.now())  # a retry, a catch-up, a manual check --send
     assert deliver(store, s, notifiers={"console": console}).sent == 0
     assert len(console.sent) == 1
 
 
 def test_a_failed_send_is_retried_with_exponential_backoff_then_marked_failed(store):
     s = settings(default=["console"], max_attempts=3)
-    enqueue(store, [(alert(), None)], s)
+    enqueue(store, [(alert(), None)], s, now=SYSTEM.now())
     flaky = Recorder([Delivery(False, "boom")] * 3)
     clock = SimulatedClock(SYSTEM.now())
     assert deliver(store, s, clock=clock, notifiers={"console": flaky}).retrying == 1
@@ -88,7 +88,7 @@ def test_backoff_doubles_and_is_capped():
 
 def test_a_permanent_failure_stops_retrying_and_tells_the_admin(store, telegram):
     s = settings(default=["console"], admin="telegram")
-    enqueue(store, [(alert(), None)], s)
+    enqueue(store, [(alert(), None)], s, now=SYSTEM.now())
     refused = Recorder([Delivery(False, "auth refused", permanent=True)])
     report = deliver(store, s, notifiers={"console": refused})
     assert len(report.failed) == 1
@@ -103,7 +103,7 @@ def test_one_failing_channel_never_blocks_another(store, telegram, smtp):
     s = settings(default=["telegram", "email"])
     telegram.fail("getMe", 500, "Internal Server Error")
     telegram.fail("getMe", 500, "Internal Server Error")
-    enqueue(store, [(alert(), None)], s)
+    enqueue(store, [(alert(), None)], s, now=SYSTEM.now())
     report = deliver(store, s)
     assert report.sent == 1 and report.retrying == 2  # email delivered; both telegram chats to retry
     assert len(smtp.envelopes) == 1
@@ -111,14 +111,15 @@ def test_one_failing_channel_never_blocks_another(store, telegram, smtp):
 
 def test_an_unconfigured_channel_falls_back_to_the_console(store):
     s = settings(default=["telegram"])
-    enqueue(store, [(alert(), None)], s)
+    enqueue(store, [(alert(), None)], s, now=SYSTEM.now())
     assert [r.channel for r in store.outbox_rows(["pending"])] == ["console"]
 
 
 def test_severity_routing_picks_channels_when_a_rule_names_none(store, telegram, smtp):
     s = settings(by_severity={"critical": ["telegram", "email"], "info": ["email"]}, default=["console"])
     enqueue(store, [(alert("a", severity="critical"), None), (alert("b", severity="info"), None),
-                    (alert("c", severity="warning"), None), (alert("d", severity="info"), ["console"])], s)
+                    (alert("c", severity="warning"), None), (alert("d", severity="info"), ["console"])], s,
+            now=SYSTEM.now())
     channels = {(r.rule_id, r.channel) for r in store.outbox_rows(["pending"])}
     assert channels == {("a", "telegram:1001"), ("a", "telegram:1002"), ("a", "email"), ("b", "email"),
                         ("c", "console"), ("d", "console")}
@@ -126,7 +127,7 @@ def test_severity_routing_picks_channels_when_a_rule_names_none(store, telegram,
 
 def test_email_gets_one_summary_per_delivery_run(store, smtp):
     s = settings(default=["email"])
-    enqueue(store, [(alert("a"), None), (alert("b", severity="critical"), None)], s)
+    enqueue(store, [(alert("a"), None), (alert("b", severity="critical"), None)], s, now=SYSTEM.now())
     assert deliver(store, s).sent == 2
     [message] = smtp.messages()
     assert message["Subject"].startswith("Closebell: 2 alerts for 2024-07-11, critical")
@@ -150,7 +151,7 @@ def cli_store(store_url, tmp_path):
 def test_outbox_command_lists_failed_and_retry_sends_them(store_url, tmp_path):
     store = cli_store(store_url, tmp_path)
     s = settings(default=["console"], max_attempts=1)
-    enqueue(store, [(alert("stuck"), None)], s)
+    enqueue(store, [(alert("stuck"), None)], s, now=SYSTEM.now())
     deliver(store, s, notifiers={"console": Recorder([Delivery(False, "SMTP 451", permanent=False)])})
     env = cli_env(store_url, tmp_path)
     listing = subprocess.run([sys.executable, "-m", "bot", "outbox"], capture_output=True, text=True, env=env,
@@ -165,6 +166,7 @@ def test_outbox_command_lists_failed_and_retry_sends_them(store_url, tmp_path):
 QUEUE_AND_SEND = """
 import sys
 from datetime import date
+from bot.clock import SYSTEM
 from bot.notify.alert import Alert
 from bot.notify.outbox import deliver, enqueue
 from bot.settings.load import load_settings
@@ -174,7 +176,7 @@ settings = load_settings()
 if sys.argv[1] == "queue":
     alerts = [Alert(rule_id=f"rule-{i:02d}", session=date(2024, 7, 11), severity="warning", title=f"t{i}",
                     text=f"alert {i}") for i in range(12)]
-    enqueue(store, [(a, ["telegram"]) for a in alerts], settings)
+    enqueue(store, [(a, ["telegram"]) for a in alerts], settings, now=SYSTEM.now())
 print(deliver(store, settings).line(), flush=True)
 """
 
@@ -236,20 +238,20 @@ def test_check_send_delivers_a_firing_with_its_chart_once_to_telegram_and_email(
 
 def test_without_a_default_every_configured_channel_gets_the_alert(store, telegram, smtp):
     """A user who set TELEGRAM_* and SMTP_* gets alerts there without editing settings.yaml."""
-    enqueue(store, [(alert("a"), None), (alert("b"), ["email"])], settings())
+    enqueue(store, [(alert("a"), None), (alert("b"), ["email"])], settings(), now=SYSTEM.now())
     channels = {(r.rule_id, r.channel) for r in store.outbox_rows(["pending"])}
     assert channels == {("a", "console"), ("a", "telegram:1001"), ("a", "telegram:1002"), ("a", "email"),
                         ("b", "email")}
 
 
 def test_without_a_default_and_nothing_configured_the_console_gets_the_alert(store):
-    enqueue(store, [(alert("a"), None)], settings())
+    enqueue(store, [(alert("a"), None)], settings(), now=SYSTEM.now())
     assert [r.channel for r in store.outbox_rows(["pending"])] == ["console"]
 
 
 def test_quiet_hours_hold_moves_an_alert_later_without_counting_an_attempt(store):
     s = settings(default=["console"])
-    enqueue(store, [(alert("quiet"), None), (alert("loud", severity="critical"), None)], s)
+    enqueue(store, [(alert("quiet"), None), (alert("loud", severity="critical"), None)], s, now=SYSTEM.now())
     clock = SimulatedClock(SYSTEM.now())
     morning = clock.now() + timedelta(hours=8)
     asked = []
@@ -272,7 +274,7 @@ def test_a_crashing_notifier_leaves_no_claim_behind_and_counts_a_failed_attempt(
         def send(self, recipient, alerts, charts, report):
             raise RuntimeError("bug")
     s = settings(default=["console"])
-    enqueue(store, [(alert(), None)], s)
+    enqueue(store, [(alert(), None)], s, now=SYSTEM.now())
     report = deliver(store, s, notifiers={"console": Crashing()})
     assert report.retrying == 1 and report.errors == ["console: RuntimeError: bug"]
     [row] = store.outbox_rows()
@@ -283,7 +285,7 @@ def test_a_crashing_notifier_leaves_no_claim_behind_and_counts_a_failed_attempt(
 def test_units_are_claimed_one_at_a_time_just_before_each_send(store):
     """While the first of two alerts is being sent, the second is still pending: a kill then strands one."""
     s = settings(default=["console"])
-    enqueue(store, [(alert("a"), None), (alert("b"), None)], s)
+    enqueue(store, [(alert("a"), None), (alert("b"), None)], s, now=SYSTEM.now())
     seen = []
 
     class Watching(Recorder):
@@ -296,6 +298,6 @@ def test_units_are_claimed_one_at_a_time_just_before_each_send(store):
 
 def test_an_email_batch_is_one_unit_claimed_together(store, smtp):
     s = settings(default=["email"])
-    enqueue(store, [(alert("a"), None), (alert("b"), None)], s)
+    enqueue(store, [(alert("a"), None), (alert("b"), None)], s, now=SYSTEM.now())
     assert units_of(EmailNotifier(s), "email", [alert("a"), alert("b")]) == [[0, 1]]
     assert deliver(store, s).sent == 2 and len(smtp.envelopes) == 1

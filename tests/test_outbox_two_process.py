@@ -65,7 +65,7 @@ def world(telegram, tmp_path, store_url, monkeypatch):
 def queue(store, count):
     alerts = [Alert(rule_id=f"rule-{i:02d}", session=date(2024, 7, 11), severity="warning", title=f"t{i}",
                     text=f"alert {i}") for i in range(count)]
-    assert enqueue(store, [(a, ["telegram"]) for a in alerts], Settings(notify=SETTINGS)) == count
+    assert enqueue(store, [(a, ["telegram"]) for a in alerts], Settings(notify=SETTINGS), now=SYSTEM.now()) == count
 
 
 def wait_for_requests(telegram, count, process):

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from bot.app import App
-from bot.clock import ET, SimulatedClock
+from bot.clock import ET, SYSTEM, SimulatedClock
 from bot.data.fetch import update
 from bot.settings.live import LiveConfig
 from bot.settings.load import load_series
@@ -25,7 +25,7 @@ def app(tmp_path_factory, data_dir):
     a clock stopped at NOW."""
     from bot.store import Store
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('commands') / 'c.db'}")
-    update(store, load_series(ROOT / "config" / "series.yaml"), data_dir=str(data_dir))
+    update(store, load_series(ROOT / "config" / "series.yaml"), data_dir=str(data_dir), today=SYSTEM.today_et())
     config = LiveConfig(ROOT / "config" / "rules.yaml", ROOT / "config")
     return App(config, clock=SimulatedClock(NOW), store=store)
 
@@ -87,7 +87,7 @@ def test_last_lists_recent_alerts(app):
     from bot.notify.outbox import deliver, enqueue
     store, settings = app.store, app.loaded.settings
     alert = Alert("soft-cpi-rotation", datetime(2024, 7, 11).date(), "critical", "t", "CPI -0.04% m/m")
-    enqueue(store, [(alert, ["console"])], settings)
+    enqueue(store, [(alert, ["console"])], settings, now=SYSTEM.now())
     deliver(store, settings)
     assert respond("/last", app).text == "2024-07-11 soft-cpi-rotation: CPI -0.04% m/m"
 

@@ -19,13 +19,27 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 
 from bot.app import results as R
+from bot.app.backtest import backtest
+from bot.app.digest import digest_text, due
 from bot.app.evaluation import Prepared, latest_session_with_data, prepare, series_needed
+from bot.app.sample import sample_alert, sample_chart
+from bot.app.schedule import next_run, sessions_due
 from bot.app.session import alerts_for, chart_renderer, live_fetch, missing_for, missing_in
-from bot.clock import ET, SYSTEM, Clock
-from bot.data import calendar
+from bot.clock import ET, SYSTEM, Clock, stored_time
+from bot.data import calendar, load
+from bot.data.freshness import stale
+from bot.engine import frame as frames
+from bot.engine.expectations import check_expectations
+from bot.engine.explain import explain
+from bot.engine.report import never_fired_warnings, never_reached_warnings
 from bot.engine.rules import names_in
+from bot.engine.sweep import parse_grid, sweep
 from bot.errors import ClosebellError, ConfigError, DataError, UsageError
+from bot.notify import NOTIFIERS, channel_report, charts, configured, make_notifier, notifier_module, quiet
+from bot.notify.alert import Alert
+from bot.notify.outbox import admin_notice, deliver, enqueue
 from bot.settings.live import LiveConfig, Loaded
+from bot.settings.rules_tests_file import load_tests, rules_tests_path
 from bot.settings.yamlfile import did_you_mean
 
 log = logging.getLogger(__name__)
@@ -73,7 +87,6 @@ class App:
             self._store.close()
 
     def _config_problem(self, key, text):
-        from bot.notify.outbox import admin_notice
         admin_notice(self.store, self.config.current.settings, key, text, session=self.clock.today_et(),
                      now=self.clock.now())
 
@@ -131,7 +144,6 @@ class App:
     def backtest(self, start: date | None = None, end: date | None = None):
         """Every firing in the window. Everything is computed over all data; the window only limits what
         is reported, so each day's answer depends on data up to that day alone."""
-        from bot.app.backtest import backtest  # deliberately lazy: the report is only for this verb
         if start and end and start > end:
             raise UsageError(f"--from {start} is after --to {end}")
         return backtest(self.evaluate(), start, end)
@@ -148,7 +160,6 @@ class App:
     def explain(self, rule_id: str, day: date | None = None):
         """Why `rule_id` fired or stayed quiet on `day`: verdict, every sub-condition with its value,
         threshold and margin, what was unknown, and the firings around it (bot.engine.explain)."""
-        from bot.engine.explain import explain
         rule = self.rule(rule_id)
         # one evaluation over all data: a day's values read only data up to that day (check(D) equals
         # backtest on D), and the next firing after D is then in view too
@@ -161,14 +172,10 @@ class App:
     def sweep(self, rule_id: str, specs, start: date | None = None, end: date | None = None,
               holdout: date | None = None):
         """The rule's firings for every parameter value (a grid for two names), in one vectorized pass."""
-        from bot.engine.sweep import SweepError, parse_grid, sweep
         rule = self.rule(rule_id)
         if start and end and start > end:
             raise UsageError(f"--from {start} is after --to {end}")
-        try:
-            grid = parse_grid(specs)
-        except SweepError as exc:
-            raise UsageError(str(exc)) from None
+        grid = parse_grid(specs)  # a SweepError is a UsageError: the spec was written wrongly
         unknown = [name for name in grid if name not in rule.params]
         if unknown:
             declared = ", ".join(rule.params) or "none"
@@ -176,17 +183,12 @@ class App:
                              f"(its params: {declared}); declare it in rules.yaml, e.g. params: "
                              f"{{{unknown[0]}: 4}}, and use the name in `when`")
         prepared = self.evaluate()
-        try:
-            return sweep(self.loaded.rules, prepared.frame, rule_id, grid, start=start, end=end, holdout=holdout,
-                         evaluation=prepared.evaluation)
-        except SweepError as exc:
-            raise UsageError(str(exc)) from None
+        return sweep(self.loaded.rules, prepared.frame, rule_id, grid, start=start, end=end, holdout=holdout,
+                     evaluation=prepared.evaluation)
 
     def test_rules(self, tests_path=None, start: date | None = None, end: date | None = None):
         """Every expectation of the rules' tests file (default: rules.test.yaml beside the rules) checked
         against one evaluation over all history."""
-        from bot.engine.expectations import check_expectations
-        from bot.settings.rules_tests_file import load_tests, rules_tests_path
         rules = self.loaded.rules
         path = tests_path or rules_tests_path(self.config.rules_path)
         expectations = load_tests(path, rules)
@@ -200,7 +202,6 @@ class App:
 
     def rules_tests(self):
         """The rules' tests file, validated against the rules (None when there is none)."""
-        from bot.settings.rules_tests_file import load_tests, rules_tests_path
         path = rules_tests_path(self.config.rules_path)
         if not path.exists():
             return None
@@ -209,7 +210,6 @@ class App:
     def warnings(self):
         """What validates but says nothing: rules that never fired over the data, thresholds never reached.
         Empty when no data is at hand (no --data-dir and an empty store)."""
-        from bot.engine.report import never_fired_warnings, never_reached_warnings
         try:
             evaluation = self.evaluate().evaluation
         except DataError:
@@ -218,14 +218,12 @@ class App:
 
     def plot_backtest(self, result, start, end, path: str) -> None:
         """The backtest's chart: each rule's series with its firings marked, written to `path` (PNG)."""
-        from bot.notify.charts import backtest_chart  # deliberately lazy: matplotlib only with --plot
         units = {name: s.units for name, s in self.loaded.series.items()}
-        backtest_chart(result.prepared, self.loaded.rules, start, end, path, units)
+        charts.backtest_chart(result.prepared, self.loaded.rules, start, end, path, units)
 
     def plot_sweep(self, rule_id: str, rows, names: list[str], path: str) -> None:
         """Firings per year against the swept value, written to `path` (PNG)."""
-        from bot.notify.charts import sweep_chart  # deliberately lazy: matplotlib only with --plot
-        sweep_chart(rows, names, path, f"{rule_id}: firings per year by {' and '.join(names)}")
+        charts.sweep_chart(rows, names, path, f"{rule_id}: firings per year by {' and '.join(names)}")
 
     # -- the session job (daemon, catch-up, replay, run --once) -----------------------------------
 
@@ -260,7 +258,6 @@ class App:
         return outcome
 
     def _session_job(self, session, late, final, prepared) -> R.SessionOutcome:
-        from bot.notify.outbox import admin_notice
         day = session.date()
         loaded = self.loaded
         rules, settings = loaded.rules, loaded.settings
@@ -277,7 +274,7 @@ class App:
         failures = [r for r in results or [] if r.errors and not r.ok]
         try:
             prepared = prepared or prepare(rules, loaded.series, store=self.store, as_of=day)
-        except DataError as exc:
+        except DataError:
             if failures:
                 raise DataError(f"no data to evaluate: fetching failed for "
                                 f"{', '.join(r.series for r in failures)} ({'; '.join(failures[0].errors)})") from None
@@ -300,7 +297,6 @@ class App:
 
     def _queue(self, prepared, session, late=False, skip=()) -> int:
         """Store the session's alerts in the outbox (before any send). Returns rows newly queued."""
-        from bot.notify.outbox import enqueue
         loaded = self.loaded
         pairs = alerts_for(prepared, session, late=late, muted=self.store.mutes(self.clock.now()), skip=skip)
         return enqueue(self.store, pairs, loaded.settings, chart_renderer(prepared, loaded.rules, loaded.series),
@@ -309,7 +305,6 @@ class App:
     def stale(self, as_of) -> list:
         """Series the rules read whose newest stored value is older than its sources can explain as of the
         session `as_of` (bot.data.freshness)."""
-        from bot.data.freshness import stale
         loaded = self.loaded
         names = series_needed(loaded.rules)
         return stale({n: loaded.series[n] for n in names}, self.store.last_dates(), as_of,
@@ -318,7 +313,6 @@ class App:
     def _notice_stale(self, session):
         """One admin notice per stale episode (keyed by the series and the session it went stale), not one
         per evening; it names the rules that read the series."""
-        from bot.notify.outbox import admin_notice
         loaded = self.loaded
         for row in self.stale(session):
             readers = [r.id for r in loaded.rules if row.series in r.needs]
@@ -326,13 +320,10 @@ class App:
                     "`python -m bot sources` tests each feed.")
             log.warning(text)
             admin_notice(self.store, loaded.settings, f"stale:{row.series}:{row.since}", text,
-                         session=session.date(), now=self.clock.now())
+                         session=row.since, now=self.clock.now())  # keyed by the episode, not the evening
 
     def _queue_digest(self, prepared, session) -> int:
         """settings `digest: daily|weekly`: one message after the run, through the outbox (so exactly once)."""
-        from bot.app.digest import digest_text, due
-        from bot.notify.alert import Alert
-        from bot.notify.outbox import enqueue
         settings = self.loaded.settings
         if not due(settings.digest, session.date(), calendar.next_session(session).date()):
             return 0
@@ -353,7 +344,6 @@ class App:
         """Sessions whose run time has passed since the last completed run, oldest first.
 
         A first start evaluates the latest session only: history is for `backtest`, not for alerts."""
-        from bot.daemon.trigger import sessions_due
         schedule = self.loaded.settings.schedule
         last_done = self.store.last_done_session()
         limit = schedule.catch_up_sessions if last_done else min(1, schedule.catch_up_sessions)
@@ -402,7 +392,6 @@ class App:
 
     def channels(self) -> list:
         """Each channel: configured or not (and why), and the rules routed to it."""
-        from bot.notify import channel_report
         try:
             rules = self.loaded.rules
         except ConfigError:  # notify-test with a broken rules file: the channels still get tested
@@ -411,8 +400,6 @@ class App:
 
     def notify_test(self, channel: str | None = None) -> list[R.ChannelTest]:
         """A sample alert with a chart through each configured channel (or one), with each exact failure."""
-        from bot.app.sample import sample_alert, sample_chart
-        from bot.notify import NOTIFIERS, configured, make_notifier, notifier_module
         if channel and channel not in NOTIFIERS:
             raise UsageError(f"unknown channel '{channel}'{did_you_mean(channel, NOTIFIERS)} "
                              f"(channels: {', '.join(NOTIFIERS)})")
@@ -438,13 +425,10 @@ class App:
     def deliver_due(self, ignore_backoff: bool = False):
         """Send every due outbox row, one claimed unit at a time (expired claims are recovered first);
         quiet hours hold what may wait."""
-        from bot.notify import quiet
-        from bot.notify.outbox import deliver
         return deliver(self.store, self.loaded.settings, clock=self.clock, notifiers=self.notifiers,
                        hold_until=quiet.hold_until, ignore_backoff=ignore_backoff)
 
     def deliveries(self, include_sent: bool = False) -> list[R.DeliveryRow]:
-        from bot.notify.alert import Alert
         statuses = None if include_sent else ("pending", "sending", "failed")
         return [R.DeliveryRow(r.id, r.rule_id, r.session, r.channel, r.status, r.attempts, r.last_error,
                               r.next_attempt_at, Alert.from_json(r.payload).title)
@@ -458,8 +442,6 @@ class App:
     # -- state -----------------------------------------------------------------------------------
 
     def status(self) -> R.Status:
-        from bot.daemon.trigger import next_run
-        from bot.store.store import stored_time
         loaded, store, now = self.loaded, self.store, self.clock.now()
         runs = store.runs_list(1)
         last = None
@@ -469,12 +451,12 @@ class App:
                                stored_time(run.finished_at) if run.finished_at else None, run.detail or "")
         session, when = next_run(now, loaded.settings.schedule.offset_minutes)
         last_dates, fetches = store.last_dates(), store.last_fetches()
-        stale = {row.series: row.reason for row in self.stale(calendar.last_closed_session(now))}
+        behind = {row.series: row.reason for row in self.stale(calendar.last_closed_session(now))}
         series = []
         for name in series_needed(loaded.rules) or list(loaded.series):
             fetch = fetches.get(name) or {}
             series.append(R.SeriesState(name, last_dates.get(name), fetch.get("source"), fetch.get("ok"),
-                                        fetch.get("message") or "", stale.get(name, "")))
+                                        fetch.get("message") or "", behind.get(name, "")))
         return R.Status(now=now, store=store.where, last_run=last, next_session=session.date(),
                         next_run_at=when, series=series, outbox=store.outbox_counts(),
                         failed=store.outbox_rows(["failed"], limit=5), mutes=store.mutes(now),
@@ -492,7 +474,6 @@ class App:
 
     def last_alerts(self, count: int = 5) -> list:
         """The `count` most recent alerts delivered (one per rule and session, notices left out)."""
-        from bot.notify.alert import Alert
         seen, out = set(), []
         for row in self.store.outbox_rows(["sent"], limit=500):
             key = (row.rule_id, row.session)
@@ -506,9 +487,6 @@ class App:
 
     def chart(self, names, months: int = 6) -> R.Chart:
         """A PNG of one or two series over the last `months` months of stored (or --data-dir) data."""
-        from bot.engine import frame as frames
-        from bot.notify.charts import series_chart  # deliberately lazy: matplotlib
-        from bot.data import load
         names = self.series_names(names)[:2]
         months = max(1, min(int(months), 120))
         loaded = self.loaded
@@ -518,7 +496,7 @@ class App:
         start = end - pd.DateOffset(months=months)
         frame = frames.build(data, {n: loaded.series[n].frequency for n in names}, calendar.sessions(start, end))
         units = {n: loaded.series[n].units for n in names}
-        png = series_chart(frame, names, units, [], f"{' vs '.join(names)}, {months} months")
+        png = charts.series_chart(frame, names, units, [], f"{' vs '.join(names)}, {months} months")
         return R.Chart(f"{' vs '.join(names)}, last {months} months to {end:%Y-%m-%d}", png)
 
     def mute(self, rule_id: str, duration: timedelta) -> datetime:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from bot.engine import expectations
+
 
 @dataclass(frozen=True)
 class RuleState:
@@ -162,8 +164,7 @@ class TestRulesResult:
 
     @property
     def summary(self) -> str:
-        from bot.engine.expectations import summary
-        return summary(self.outcomes)
+        return expectations.summary(self.outcomes)
 
     def to_json(self) -> dict:
         return {"tests": str(self.path), "passed": len(self.outcomes) - len(self.failed), "failed": len(self.failed),

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
+import pandas as pd
+
+from bot.engine.frame import Frame
+from bot.notify import charts
 from bot.notify.alert import Alert
 
 
@@ -15,12 +20,8 @@ def sample_alert(day: date) -> Alert:
 
 
 def sample_chart(day: date) -> bytes:
-    import numpy as np
-    import pandas as pd
-    from bot.engine.frame import Frame
-    from bot.notify.charts import series_chart  # deliberately lazy: matplotlib
     sessions = pd.bdate_range(end=pd.Timestamp(day), periods=120)
     rng = np.random.default_rng(7)
     frame = Frame(sessions, daily={"IWM": 200 * np.cumprod(1 + rng.normal(0, 0.01, 120)),
                                    "DGS10": 4.2 + np.cumsum(rng.normal(0, 0.03, 120))})
-    return series_chart(frame, ["IWM", "DGS10"], {"DGS10": "percent"}, [sessions[-1]], "notify-test (sample data)")
+    return charts.series_chart(frame, ["IWM", "DGS10"], {"DGS10": "percent"}, [sessions[-1]], "notify-test (sample data)")

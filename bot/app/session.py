@@ -11,6 +11,7 @@ import logging
 
 import pandas as pd
 
+from bot.notify import charts
 from bot.notify.alert import Alert, clean_values
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,8 @@ def chart_renderer(prepared, rules, series_defs):
     by_id = {r.id: r for r in rules}
 
     def render(alert):
-        from bot.notify.charts import alert_chart  # deliberately lazy: matplotlib only when a chart is drawn
         try:
-            return alert_chart(prepared.frame, by_id[alert.rule_id], alert.session, units)
+            return charts.alert_chart(prepared.frame, by_id[alert.rule_id], alert.session, units)
         except Exception:  # a chart is a bonus, never a reason to lose the alert
             log.exception("chart for %s failed; sending without it", alert.rule_id)
             return None

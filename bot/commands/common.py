@@ -6,7 +6,9 @@ import json
 import sys
 from datetime import date
 
+from bot.app import App
 from bot.errors import UsageError
+from bot.settings import env
 
 
 def parse_date(text: str | None, option: str) -> date | None:
@@ -27,8 +29,6 @@ def parse_window(args) -> tuple[date | None, date | None]:
 
 def build_app(args, **kwargs):
     """The application core for this command: --config/--rules/--data-dir applied; ConfigError if invalid."""
-    from bot.app import App
-    from bot.settings import env
     kwargs.setdefault("data_dir", getattr(args, "data_dir", None))
     kwargs.setdefault("heartbeat_url", env.get("HEARTBEAT_URL"))
     return App.open(rules_path=getattr(args, "rules", None), **kwargs)

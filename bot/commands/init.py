@@ -12,13 +12,17 @@ import os
 import shutil
 from pathlib import Path
 
+import platformdirs
+
+from bot.errors import ConfigError
+from bot.settings.load import config_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 STARTERS = ("rules.yaml", "rules.test.yaml", "series.yaml", "settings.yaml")
 REQUIRED = ("rules.yaml", "series.yaml", "settings.yaml")
 
 
 def default_dir() -> Path:
-    import platformdirs
     return Path(platformdirs.user_config_dir("closebell", appauthor=False))
 
 
@@ -32,7 +36,6 @@ def sources(root: Path = ROOT) -> dict[str, Path]:
 
 def write_starters(target: Path, root: Path = ROOT) -> tuple[list[Path], list[Path]]:
     """(written, kept): copy each starter into `target` unless a file of that name is already there."""
-    from bot.errors import ConfigError
     target.mkdir(parents=True, exist_ok=True)
     written, kept = [], []
     for name, source in sources(root).items():
@@ -51,7 +54,6 @@ def write_starters(target: Path, root: Path = ROOT) -> tuple[list[Path], list[Pa
 
 def _config_flag(target: Path) -> str:
     """'' when validate/check/run will find `target` without flags, else '--config DIR '."""
-    from bot.settings.load import config_dir
     return "" if config_dir().resolve() == target.resolve() else f"--config {target} "
 
 

@@ -6,10 +6,10 @@ import sys
 
 from bot.commands.common import build_app
 from bot.errors import DeliveryError
+from bot.render import channel_line
 
 
 def run(args) -> int:
-    from bot.render import channel_line
     app = build_app(args, data_dir=None, needs_rules=False)
     if not args.channel:
         for channel in app.channels():

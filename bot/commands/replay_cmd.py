@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 
+from bot.clock import ET, SimulatedClock
 from bot.commands.common import build_app, parse_window
+from bot.daemon.replay import Arrivals, replay, replay_store
 
 
 def run(args) -> int:
-    from bot.clock import ET, SimulatedClock
-    from bot.daemon.replay import Arrivals, replay, replay_store
     start, end = parse_window(args)
     arrivals = Arrivals(args.data_dir)
     clock = SimulatedClock(datetime.combine(start, datetime.min.time(), ET))

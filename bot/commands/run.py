@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 import sys
 
+from bot import __version__
+from bot.app.schedule import next_run
+from bot.clock import ET
 from bot.commands.common import build_app
+from bot.daemon.runner import Daemon
 from bot.errors import DataError, StoreError
+from bot.render import channel_line
 
 log = logging.getLogger(__name__)
 
 
 def banner_lines(app) -> list[str]:
     """What a user needs to see at start: which bot, which config, which store, which channels, when next."""
-    from bot import __version__
-    from bot.clock import ET
-    from bot.daemon.trigger import next_run
     loaded = app.loaded
     session, when = next_run(app.clock.now(), loaded.settings.schedule.offset_minutes)
     local = when.astimezone()
@@ -24,13 +26,11 @@ def banner_lines(app) -> list[str]:
              f"store: {app.store.where}",
              f"next run: {session:%Y-%m-%d} at {when.astimezone(ET):%H:%M %Z} ({local:%H:%M %Z} local)"]
     for channel in app.channels():
-        from bot.render import channel_line
         lines.append(channel_line(channel))
     return lines
 
 
 def run(args) -> int:
-    from bot.daemon.runner import Daemon
     app = build_app(args, data_dir=None)
     for line in banner_lines(app):
         log.info("%s", line)
@@ -53,7 +53,7 @@ def run(args) -> int:
         return 0
     telegram = any(c.channel == "telegram" and c.configured for c in app.channels())
     if telegram and not args.no_commands:
-        from bot.telegram.poller import CommandPoller
+        from bot.telegram.poller import CommandPoller  # deliberately lazy: python-telegram-bot only when Telegram is on
         daemon.commands = CommandPoller(app)
     daemon.run()
     return 0

@@ -18,10 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from bot.app.evaluation import prepare, series_needed
+from bot.app.schedule import run_time
 from bot.data import calendar, load
 from bot.data.fetch import FetchResult
 from bot.data.sources import csv as csv_source
-from bot.daemon.trigger import run_time
+from bot.settings.paths import state_dir
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +67,6 @@ class Arrivals:
 
 def replay_store(fresh: bool = False):
     """The replay's own SQLite store ($CLOSEBELL_HOME/replay.db); `fresh` forgets a previous replay."""
-    from bot.settings.paths import state_dir
-    from bot.store import Store
     path = state_dir() / "replay.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     if fresh:
@@ -83,7 +84,6 @@ def replay(app, arrivals: Arrivals, start: date, end: date, progress: bool = Fal
     session's answer reads only data public by its close, so the alerts are those of the per-session path
     (`per_session=True`, the live daemon's way: fetch then evaluate at every close), session for session.
     """
-    from bot.app.evaluation import prepare, series_needed
     store = app.store
     loaded = app.loaded
     names = series_needed(loaded.rules)

@@ -16,6 +16,7 @@ import threading
 from datetime import timedelta
 
 import pandas as pd
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.clock import ET
 from bot.daemon.trigger import SessionCloseTrigger, next_run
@@ -98,7 +99,6 @@ class Daemon:
         signal.signal(signal.SIGINT, stop)
 
     def run(self):
-        from apscheduler.schedulers.background import BackgroundScheduler
         self.install_signal_handlers()
         if not self.acquire():
             return

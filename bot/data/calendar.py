@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import functools
 import logging
-from datetime import date, datetime
+import warnings
+from datetime import datetime
 from importlib import metadata
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.holiday import USFederalHolidayCalendar
+
+from bot.clock import ET, SYSTEM
+from bot.settings.paths import state_dir
 
 log = logging.getLogger(__name__)
 
-ET = ZoneInfo("America/New_York")
 FIRST = "1962-01-02"  # the shipped history starts here (DGS10)
 
 
@@ -41,8 +44,7 @@ class Calendar:
 
 
 def _build() -> Calendar:
-    import warnings
-    import exchange_calendars as xc
+    import exchange_calendars as xc  # deliberately lazy: ~0.5 s, only when the cached calendar is rebuilt
     with warnings.catch_warnings():  # exchange_calendars 4.13 uses a Series.values that pandas 3.1 deprecates
         warnings.simplefilter("ignore")
         cal = xc.get_calendar("XNYS", start=FIRST)
@@ -52,9 +54,8 @@ def _build() -> Calendar:
 
 
 def _cache_path():
-    from bot.settings.paths import state_dir
-    from bot.clock import SYSTEM  # the real month, even in a replay: the cache follows the library's data
     version = metadata.version("exchange-calendars")
+    # the real month, even in a replay: the cache follows the library's data, not the simulated date
     return state_dir() / "cache" / f"xnys-{version}-{SYSTEM.today_et():%Y-%m}.npz"
 
 
@@ -136,12 +137,6 @@ def last_closed_session(now: datetime) -> pd.Timestamp:
     return session
 
 
-def today_et(now: datetime | None = None) -> date:
-    """The New York date of `now` (default: the system clock's now; pass a clock's now in domain code)."""
-    from bot.clock import SYSTEM
-    return (now or SYSTEM.now()).astimezone(ET).date()
-
-
 
 def expects_value(series_def, session) -> bool:
     """Whether a series should have a value dated `session` (a NYSE session).
@@ -164,5 +159,4 @@ def expects_value(series_def, session) -> bool:
 @functools.lru_cache(maxsize=16)
 def federal_holidays(year: int) -> frozenset:
     """US federal holidays of `year` (observed dates), as naive midnight timestamps."""
-    from pandas.tseries.holiday import USFederalHolidayCalendar
     return frozenset(USFederalHolidayCalendar().holidays(f"{year}-01-01", f"{year}-12-31"))

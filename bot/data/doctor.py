@@ -24,12 +24,12 @@ from datetime import date, timedelta
 
 import pandas as pd
 
+from bot.clock import SYSTEM, Clock
 from bot.data import calendar
 from bot.data import clean as cleaning
 from bot.data.fetch import Reach, host_of, network_hosts, tcp_probe
-from bot.data.http import SourceUnreachable
 from bot.data.sources import get_source
-from bot.errors import ClosebellError
+from bot.errors import ClosebellError, SourceUnreachable
 
 # units -> (kind, tolerance): "relative" compares a/b - 1, "points" compares a - b
 TOLERANCE = {"price": ("relative", 0.005), "index": ("relative", 0.005), "percent": ("points", 0.02)}
@@ -57,17 +57,16 @@ class SourceCheck:
         return self.error is None
 
 
-def window(sessions: int, clock=None, monthly: bool = False) -> tuple[date, date]:
+def window(sessions: int, clock: Clock = SYSTEM, monthly: bool = False) -> tuple[date, date]:
     """(start, end): the last `sessions` sessions closed by the clock's now (months for a monthly series)."""
-    from bot.clock import SYSTEM
-    end = calendar.last_closed_session((clock or SYSTEM).now())
+    end = calendar.last_closed_session(clock.now())
     if monthly:
         return (end - timedelta(days=31 * sessions)).date().replace(day=1), end.date()
     start = calendar.sessions(end - timedelta(days=7 * sessions + 14), end)[-sessions]
     return start.date(), end.date()
 
 
-def probe(series_defs, settings, names=None, sessions: int = 10, clock=None, timer=time.monotonic,
+def probe(series_defs, settings, names=None, sessions: int = 10, clock: Clock = SYSTEM, timer=time.monotonic,
           network_probe=tcp_probe) -> list[SourceCheck]:
     """A SourceCheck per series and source (primary, then fallback), in the order of `names` (default: all)."""
     names = list(names or series_defs)

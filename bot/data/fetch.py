@@ -26,10 +26,9 @@ from datetime import date, timedelta
 from urllib.parse import urlsplit
 
 from bot.data import clean as cleaning
-from bot.data.http import SourceUnreachable
 from bot.data.sources import get_source
 from bot.data.sources.base import between
-from bot.errors import ClosebellError, SourceError
+from bot.errors import ClosebellError, SourceError, SourceUnreachable
 from bot.settings.models import SeriesDef, SourceSettings
 
 log = logging.getLogger(__name__)
@@ -144,16 +143,15 @@ def network_hosts(series_defs, names, settings) -> list[tuple[str, int]]:
 
 
 def update(store, series_defs: dict[str, SeriesDef], settings=None, names=None, since: date | None = None,
-           data_dir: str | None = None, today: date | None = None, progress: bool = False,
+           data_dir: str | None = None, *, today: date, progress: bool = False,
            budget_seconds: float | None = BUDGET_SECONDS, timer=time.monotonic, probe=tcp_probe
            ) -> list[FetchResult]:
     """Each series in `names` (default: all) from its sources into the store; a FetchResult per series.
 
+    `today` (New York, from the caller's clock) bounds what counts as a future date.
     `budget_seconds` (None: no limit) stops starting new series once spent (measured with `timer`, a
     monotonic clock); `probe(host, port) -> None | reason` is the network check (see the module docstring).
     """
-    from bot.data.calendar import today_et
-    today = today or today_et()
     names = list(names or series_defs)
     last_dates = store.last_dates()
     reach = Reach([] if data_dir else network_hosts(series_defs, names, settings), probe)
@@ -161,7 +159,7 @@ def update(store, series_defs: dict[str, SeriesDef], settings=None, names=None, 
     results = []
     items = names
     if progress:
-        from tqdm import tqdm
+        from tqdm import tqdm  # deliberately lazy: the progress bar only on a terminal
         items = tqdm(names, desc="fetch", unit="series", leave=False)
     for name in items:
         series = series_defs[name]

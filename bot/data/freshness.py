@@ -32,6 +32,9 @@ from datetime import date, timedelta
 
 import pandas as pd
 
+from bot.data import calendar as nyse
+from bot.data.calendar import expects_value
+
 # sessions a daily series may lag the session being evaluated, by units
 ALLOWED_LAG = {"price": 0, "index": 0, "percent": 1}
 MONTHLY_MAX_DAYS = 40
@@ -64,8 +67,7 @@ def stale(series_defs: dict, last_dates: dict, as_of, last_releases: dict | None
     `calendar`: the module or object giving `sessions(start, end)` and
     `session_on_or_before(day)` (default: bot.data.calendar).
     """
-    if calendar is None:
-        from bot.data import calendar
+    calendar = calendar or nyse
     as_of = pd.Timestamp(calendar.session_on_or_before(as_of)).date()
     out = []
     for name, series in series_defs.items():
@@ -81,7 +83,6 @@ def stale(series_defs: dict, last_dates: dict, as_of, last_releases: dict | None
 
 
 def _daily(name, series, last: date | None, as_of: date, calendar) -> Stale | None:
-    from bot.data.calendar import expects_value
     lag = ALLOWED_LAG.get(series.units, 0)
     # the sessions up to as_of that expect a value, newest last; enough of them to place `last`
     start = (last + timedelta(days=1)) if last is not None else as_of - timedelta(days=14)

@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from bot import __version__
-from bot.errors import SourceError
+from bot.errors import SourceError, SourceUnreachable
 from bot.settings.env import redact
 
 log = logging.getLogger(__name__)
@@ -27,10 +27,6 @@ CONNECT_TIMEOUT = 10.0
 
 
 RETRY_AFTER_MAX = 60  # seconds; urllib3 would otherwise sleep up to 6 hours on a server's say-so
-
-
-class SourceUnreachable(SourceError):
-    """No connection at all (refused, no DNS, no route): the network or the host is down, not the source's data."""
 
 
 def make_session(retries: int = 3, backoff: float | None = None, read_retries: int | None = None

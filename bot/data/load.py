@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 
 from bot.data.sources import csv as csv_source
+from bot.data.sources.base import known_by
 from bot.errors import DataError
-
-
-def known_by(frame: pd.DataFrame, day: date | None) -> pd.DataFrame:
-    """Rows public on `day`: a daily value from its date, a monthly one from its release date."""
-    if day is None:
-        return frame
-    public = frame["release_date"].fillna(pd.Series(frame.index, index=frame.index))
-    return frame[public <= pd.Timestamp(day)]
 
 
 def from_data_dir(data_dir: str, names, as_of: date | None = None, series_defs=None,
@@ -25,7 +19,6 @@ def from_data_dir(data_dir: str, names, as_of: date | None = None, series_defs=N
     `series_defs` gives each series its units (a price must be > 0, no spike
     past its move limit); `today` rejects rows dated after it.
     """
-    from pathlib import Path
     out = {}
     for name in names:
         series = (series_defs or {}).get(name)

@@ -16,41 +16,14 @@ from datetime import date
 import numpy as np
 
 from bot.engine import expr as E
+from bot.engine.expr import unparse
 from bot.engine.frame import MAX_CARRY
 from bot.engine.functions import FUNCTIONS, N
 from bot.engine.report import atoms
 
 VERDICTS = ("fired", "cooldown", "pending_for", "active", "false", "unknown")
 
-# --- readable text of a node --------------------------------------------------------------
-
-_BINDING = {"or": 1, "and": 2, **{op: 4 for op in E.COMPARISONS}, "+": 5, "-": 5, "*": 6, "/": 6}
-
-
-def unparse(node: E.Node, context: int = 0) -> str:
-    """Readable text of an expression with only the parentheses it needs (all:/any: lose the source)."""
-    if getattr(node, "name", None) and isinstance(node, E.Num):  # a bound parameter: as written
-        return node.name
-    if isinstance(node, E.Num):
-        return node.key()
-    if isinstance(node, E.Name):
-        return node.name
-    if isinstance(node, E.RuleRef):
-        return node.rule_id
-    if isinstance(node, E.Call):
-        return f"{node.func}({', '.join(unparse(a) for a in node.args)})"
-    if isinstance(node, E.Unary):
-        binding = 3 if node.op == "not" else 7
-        text = f"not {unparse(node.operand, binding)}" if node.op == "not" else f"-{unparse(node.operand, 7)}"
-    elif isinstance(node, E.Binary):
-        binding = _BINDING[node.op]
-        right = binding + 1  # left-associative; comparisons do not chain
-        left = binding + 1 if node.op in E.COMPARISONS else binding
-        text = f"{unparse(node.left, left)} {node.op} {unparse(node.right, right)}"
-    else:
-        return node.key()
-    return f"({text})" if binding < context else text
-
+# --- readable text of a node (bot.engine.expr.unparse when the source text is lost) ---------
 
 def _strip_parens(text: str) -> str:
     text = " ".join(text.split())

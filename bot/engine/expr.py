@@ -9,21 +9,15 @@ on length, depth and size refuse hostile input at validation time.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
+
+from bot.errors import ExprError
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 40
 MAX_NODES = 400
-
-
-class ExprError(Exception):
-    """A problem at `offset` characters into the expression text."""
-
-    def __init__(self, message: str, offset: int = 0):
-        super().__init__(message)
-        self.message = message
-        self.offset = offset
 
 
 @dataclass(frozen=True)
@@ -293,7 +287,6 @@ class Parser:
 
 def _span(node: Node, start: int, end: int) -> Node:
     """The same node, its span widened to include the parentheses around it."""
-    import dataclasses
     return dataclasses.replace(node, start=start, end=end)
 
 
@@ -326,6 +319,31 @@ def substitute(node: Node, values) -> Node:
     if isinstance(node, Binary):
         return Binary(node.start, node.end, node.op, substitute(node.left, values), substitute(node.right, values))
     return node
+
+
+def unparse(node: Node, context: int = 0) -> str:
+    """Readable text of an expression with only the parentheses it needs (all:/any: lose the source)."""
+    if getattr(node, "name", None) and isinstance(node, Num):  # a bound parameter: as written
+        return node.name
+    if isinstance(node, Num):
+        return node.key()
+    if isinstance(node, Name):
+        return node.name
+    if isinstance(node, RuleRef):
+        return node.rule_id
+    if isinstance(node, Call):
+        return f"{node.func}({', '.join(unparse(a) for a in node.args)})"
+    if isinstance(node, Unary):
+        binding = _NOT_BINDING if node.op == "not" else _NEG_BINDING
+        text = f"not {unparse(node.operand, binding)}" if node.op == "not" else f"-{unparse(node.operand, binding)}"
+    elif isinstance(node, Binary):
+        binding = _BINDING[node.op]
+        right = binding + 1  # left-associative; comparisons do not chain
+        left = binding + 1 if node.op in COMPARISONS else binding
+        text = f"{unparse(node.left, left)} {node.op} {unparse(node.right, right)}"
+    else:
+        return node.key()
+    return f"({text})" if binding < context else text
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,7 @@ import re
 from dataclasses import dataclass
 
 from bot.engine import expr as E
-
-
-class TemplateError(Exception):
-    def __init__(self, message, offset):
-        super().__init__(message)
-        self.message = message
-        self.offset = offset
+from bot.errors import TemplateError
 
 
 @dataclass(frozen=True)

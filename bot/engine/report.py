@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from bot.engine import expr as E
+from bot.engine.rules import DIRECTIONS, default_direction
 
 HORIZONS = (5, 20)
 SESSIONS_PER_YEAR = 252  # NYSE sessions in an average year: rates are per this many sessions
@@ -41,9 +42,9 @@ def benchmark_of(rule, frame) -> str | None:
 def direction_of(rule) -> str:
     """'up' or 'down': the move a rule predicts (declared, else down for warning/critical, up for info)."""
     declared = getattr(rule, "direction", None)
-    if declared in ("up", "down"):
+    if declared in DIRECTIONS:
         return declared
-    return "up" if rule.severity == "info" else "down"
+    return default_direction(rule.severity)
 
 
 def forward_returns(values: np.ndarray, horizon: int) -> np.ndarray:
@@ -367,7 +368,6 @@ def _fmt(x: float) -> str:
 def never_reached_warnings(evaluation) -> list[Finding]:
     """A comparison against a fixed threshold that its left side never reached over the data,
     e.g. `change(DGS10, 5) >= 10` (basis points written as points)."""
-    from bot.engine.explain import unparse
     context, sessions = evaluation.context, evaluation.frame.sessions
     out = []
     for rule in evaluation.rules:
@@ -390,9 +390,9 @@ def never_reached_warnings(evaluation) -> list[Finding]:
             never = {">=": hi < threshold, ">": hi <= threshold, "<=": lo > threshold, "<": lo >= threshold,
                      "==": not (lo <= threshold <= hi), "!=": False}[op]
             if never:
-                text = unparse(side)
+                text = E.unparse(side)
                 since = sessions[known[0]].year
                 out.append(Finding(rule.id, rule.line, "never-reached",
                                    f"never reached: {text} ranged {_fmt(lo)}..{_fmt(hi)} since {since}, "
-                                   f"never {op} {threshold:g} ({rule.id})", unparse(node)))
+                                   f"never {op} {threshold:g} ({rule.id})", E.unparse(node)))
     return out

@@ -15,11 +15,10 @@ from functools import cached_property
 from typing import Mapping
 
 from bot.engine import expr as E
-from bot.engine.check import Catalog, is_window  # noqa: F401 - Catalog is part of this module's API
+from bot.engine.check import is_window
 from bot.engine.functions import FUNCTIONS, MAX_WINDOW, N
 from bot.engine.messages import Template
 
-SEVERITIES = ("info", "warning", "critical")
 DIRECTIONS = ("up", "down")
 
 

@@ -27,13 +27,10 @@ from bot.engine import rules as rules_mod
 from bot.engine.functions import FUNCTIONS, N
 from bot.engine.report import (HORIZONS, ForwardStats, ReturnsCache, benchmark_of, day_of, direction_of,
                                first_evaluable, per_year, rate_span, to_dates, window)
+from bot.errors import SweepError
 
 MAX_COMBINATIONS = 10_000
 MAX_VALUES = 1_000
-
-
-class SweepError(ValueError):
-    """A sweep that cannot run as asked (unknown rule or parameter, bad values); the message says what to write."""
 
 
 # --- NAME=V1,V2,... or NAME=START:STOP:STEP -------------------------------------------------
@@ -55,9 +52,7 @@ def parse_values(text: str, name: str = "value") -> list[float]:
                 raise SweepError(f"{name}: {count} values; sweep at most {MAX_VALUES} per parameter")
             return [round(start + k * step, 10) for k in range(count)]
         values = [float(p) for p in text.split(",") if p.strip()]
-    except ValueError as exc:
-        if isinstance(exc, SweepError):
-            raise
+    except ValueError:
         raise SweepError(f"{name}: '{text}' is not a list of numbers; write {name}=4,5,6 or {name}=2:6:0.5") \
             from None
     if not values or any(not math.isfinite(v) for v in values):

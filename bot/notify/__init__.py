@@ -1,46 +1,24 @@
 """The edge that talks to people: one notifier per channel, an outbox between them and the engine.
 
-The registry below maps each channel name used in YAML (`notify: [telegram]`)
-to the module that delivers it. A module is imported only when its channel is
-configured, so a user without Telegram never loads python-telegram-bot.
+Among its modules (one per channel besides: console, telegram, email, apprise_channel):
 
-Every notifier module has REQUIRED_ENV (the settings that make it configured)
-and a `Notifier(settings, clock=None)` with `recipients()`, `units(alerts)`
-(which alerts go as one message: see bot.notify.base) and
-`send(recipient, alerts, charts, record)`.
+    registry.py  channel name -> notifier module      routing.py  which channels an alert goes to
+    outbox.py    stored before sent, sent once       alert.py    what notifiers see
+    quiet.py     quiet hours                         charts.py   PNGs for phones
+
+This package also answers "what is configured, and where do the rules go"
+(`channel_report`), for notify-test, status and the run banner.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 
-NOTIFIERS = {
-    "console": "bot.notify.console",  # readable lines on stdout; the default
-    "telegram": "bot.notify.telegram",  # python-telegram-bot; TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_IDS
-    "email": "bot.notify.email",  # smtplib; SMTP_HOST, EMAIL_FROM, EMAIL_TO, ...
-    "apprise": "bot.notify.apprise_channel",  # ntfy, Pushover, Discord, Slack, ... ; APPRISE_URLS
-}
+from bot.notify.registry import NOTIFIERS, configured, make_notifier, missing_env, notifier_module
+from bot.notify.routing import channels_for
 
-
-def notifier_module(channel: str):
-    return importlib.import_module(NOTIFIERS[channel])
-
-
-def missing_env(channel: str) -> list[str]:
-    """The settings the channel needs that the environment does not have."""
-    from bot.settings import env
-    return [name for name in notifier_module(channel).REQUIRED_ENV if not env.get(name)]
-
-
-def configured(channel: str) -> bool:
-    """True when every setting the channel requires is in the environment."""
-    return not missing_env(channel)
-
-
-def make_notifier(channel: str, settings, clock=None):
-    """The channel's notifier; `clock` (default: the system clock) decides quiet hours."""
-    return notifier_module(channel).Notifier(settings, clock=clock)
+__all__ = ["NOTIFIERS", "ChannelStatus", "channel_report", "configured", "make_notifier", "missing_env",
+           "notifier_module"]
 
 
 @dataclass(frozen=True)
@@ -68,7 +46,6 @@ def channel_report(settings, rules) -> list[ChannelStatus]:
     A rule routed to a channel that is not configured goes to the console
     instead (bot.notify.routing), so it is listed under both.
     """
-    from bot.notify.routing import channels_for
     routed: dict[str, list[str]] = {name: [] for name in NOTIFIERS}
     for rule in rules:
         for channel in channels_for(rule.notify, rule.severity, settings):

@@ -11,8 +11,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
-SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
-SEVERITY_ICON = {"info": "ℹ️", "warning": "⚠️", "critical": "🔴"}
+from bot.engine.severity import SEVERITY_ORDER
+
+__all__ = ["SEVERITY_ICON", "SEVERITY_ORDER", "Alert", "clean_values", "most_severe"]
+
+SEVERITY_ICON = {"info": "ℹ️", "warning": "⚠️", "critical": "🔴"}  # one per bot.engine.severity.SEVERITIES
 
 
 @dataclass(frozen=True)

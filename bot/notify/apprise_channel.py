@@ -54,7 +54,7 @@ def key(url: str) -> str:
 
 
 def notify_type(severity: str):
-    from apprise import NotifyType
+    from apprise import NotifyType  # deliberately lazy: apprise (~0.2 s with its plugins) only when sending
     return {"info": NotifyType.INFO, "warning": NotifyType.WARNING, "critical": NotifyType.FAILURE}.get(
         severity, NotifyType.INFO)
 
@@ -95,8 +95,9 @@ class Notifier:
                 report(i, delivery)
 
     def _send_unit(self, recipient, url, alerts, charts) -> Delivery:
+        # deliberately lazy: apprise loads its plugins on import; only when sending, as above
         import apprise
-        from apprise.attachment.memory import AttachMemory
+        from apprise.attachment.memory import AttachMemory  # deliberately lazy: as above
         _quiet_apprise_logs()
         service = apprise.Apprise()
         if not service.add(url):

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Iterable, Literal
 
+from bot.settings import env
+
 VERSION = "v1"
 LIMIT = 64  # bytes Telegram allows in callback_data
 SIG_CHARS = 8
@@ -54,7 +56,6 @@ class Action:
 
 def _secret(secret: str | bytes | None) -> bytes:
     if secret is None:
-        from bot.settings import env
         secret = env.get("TELEGRAM_BOT_TOKEN") or ""
     if isinstance(secret, str):
         secret = secret.encode()
@@ -78,6 +79,7 @@ def keyboard(alert, secret=None):
     messages (notices, digests) and resolved notices, which nothing can be muted or explained for."""
     if alert.kind != "alert":
         return None
+    # deliberately lazy: python-telegram-bot only when a Telegram message is built (this module is light)
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup
     return InlineKeyboardMarkup([[
         InlineKeyboardButton(label, callback_data=callback_data(code, alert.rule_id, alert.session, secret))
@@ -86,7 +88,7 @@ def keyboard(alert, secret=None):
 
 def group_keyboard(alerts, secret=None, rows: int = 10):
     """For a grouped message: one row per alert (most severe first, at most `rows`), labelled with its rule."""
-    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup  # deliberately lazy: as in keyboard()
     lines = []
     for alert in [a for a in alerts if a.kind == "alert"][:rows]:
         lines.append([

@@ -12,14 +12,18 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from bot.engine.report import first_evaluable
+
 PHONE_SIZE = (7.0, 4.2)  # inches; at 110 dpi about 770 x 460 px
 DPI = 110
 
 
 def _pyplot():
+    """pyplot on the Agg backend (no display needed)."""
+    # deliberately lazy: matplotlib costs ~1 s and ~40 MB, paid only when a chart is drawn
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deliberately lazy: after the backend is chosen
     return plt
 
 
@@ -77,7 +81,6 @@ def backtest_chart(prepared, rules, start: date | None, end: date | None, path: 
     """One panel per rule over the window actually covered (from the first session any rule can be
     evaluated): its prices as % change on the left axis, its yields in their own units on a second axis,
     every firing marked."""
-    from bot.engine.report import first_evaluable  # pure: the first session a rule can be evaluated
     plt = _pyplot()
     ev = prepared.evaluation
     frame = ev.frame

@@ -8,13 +8,18 @@ arrives, the service notifies the user by its own channels.
 
 A ping never raises and never holds the session up for long (short timeout).
 The URL's path and query carry the secret (the UUID, or ping key and slug),
-so only the scheme and host ever reach a log line.
+so only the scheme and host ever reach a log line. The app imports this module
+(and so requests) only when HEARTBEAT_URL is set.
 """
 
 from __future__ import annotations
 
 import logging
 from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from bot.settings import env
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +50,6 @@ def ping(url: str | None, ok: bool, reason: str = "", timeout: float = TIMEOUT) 
     if not url:
         return False
     try:
-        import requests
         if ok:
             response = requests.get(url, timeout=timeout)
         else:
@@ -63,5 +67,4 @@ def ping(url: str | None, ok: bool, reason: str = "", timeout: float = TIMEOUT) 
 
 def ping_from_env(ok: bool, reason: str = "") -> bool:
     """`ping` with HEARTBEAT_URL from the environment (nothing happens when it is unset)."""
-    from bot.settings import env
     return ping(env.get("HEARTBEAT_URL"), ok, reason)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.clock import ET, SYSTEM, Clock
-from bot.notify import make_notifier
+from bot.notify.registry import make_notifier
 from bot.notify.alert import Alert
 from bot.notify.base import Delivery
 from bot.notify.routing import channels_for, destinations
@@ -38,11 +38,6 @@ log = logging.getLogger(__name__)
 
 BACKOFF_CAP = timedelta(hours=2)
 LEASE = timedelta(minutes=10)  # longer than any one send (Telegram waits up to 30 s on a flood limit)
-
-
-def now_utc() -> datetime:
-    """Transition only: callers not yet handed a clock (bot/pipeline.py). Reads bot.clock.SYSTEM."""
-    return SYSTEM.now()
 
 
 def backoff(attempts: int, base_seconds: float) -> timedelta:
@@ -55,14 +50,12 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-def enqueue(store, alerts_with_routes, settings, render_chart=None, now: datetime | None = None) -> int:
-    """Queue (alert, notify) pairs; returns rows newly queued.
+def enqueue(store, alerts_with_routes, settings, render_chart=None, *, now: datetime) -> int:
+    """Queue (alert, notify) pairs at `now` (the caller's clock); returns rows newly queued.
 
     `render_chart(alert)` gives PNG bytes; it is called once per alert, and only
     when charts are on and a destination other than the console will show it.
-    `now` defaults to the system clock only while callers move to passing it.
     """
-    now = now or SYSTEM.now()
     rows = []
     for alert, notify in alerts_with_routes:
         keys = destinations(channels_for(notify, alert.severity, settings))
@@ -116,7 +109,7 @@ def units_of(notifier, channel: str, alerts: list) -> list[list[int]]:
 
 
 def deliver(store, settings, clock: Clock = SYSTEM, notifiers=None, hold_until=None, lease: timedelta = LEASE,
-            ignore_backoff: bool = False, sleep=time.sleep, now: datetime | None = None) -> Report:
+            ignore_backoff: bool = False, sleep=time.sleep) -> Report:
     """Send every due row, channel by channel, one claimed unit at a time; one failing channel never blocks another.
 
     `hold_until(alert, now, settings) -> datetime | None` (quiet hours): a row it
@@ -124,16 +117,13 @@ def deliver(store, settings, clock: Clock = SYSTEM, notifiers=None, hold_until=N
     `ignore_backoff` sends pending rows now whatever their next attempt says
     (`outbox --retry`); rows claimed by another process stay untouched either way.
     `sleep(seconds)` paces units to one recipient by the notifier's `pace` (Telegram's flood limit).
-    `now` (transition only): callers that passed a far-future `now` to mean "everything now" get
-    `ignore_backoff`; leases and records still take the clock's time, so such a call never claims for years.
+    Every time (due, lease, records) is read from `clock`.
     """
     report = Report()
     owner = new_owner()
     recovered = store.outbox_recover(clock.now())
     if recovered:
         log.warning("%d delivery(ies) were claimed by a process whose lease ran out: sending again", recovered)
-    if now is not None and now > clock.now():
-        ignore_backoff = True
     groups: dict[str, list] = {}
     for row in store.outbox_due(clock.now(), ignore_backoff=ignore_backoff):
         groups.setdefault(row.channel, []).append(row)
@@ -237,14 +227,12 @@ def _after_attempt(store, settings, row, delivery: Delivery, now: datetime, owne
         log.warning("delivery attempt %d failed, retry in %s: %s", attempts, wait, message)
 
 
-def admin_notice(store, settings, key: str, text: str, session=None, exclude: str | None = None,
-                 now: datetime | None = None) -> int:
-    """Queue a message about the bot itself (late data, failed delivery, bad rules) once per key.
+def admin_notice(store, settings, key: str, text: str, session=None, exclude: str | None = None, *,
+                 now: datetime) -> int:
+    """Queue a message about the bot itself (late data, failed delivery, bad rules) once per key, at `now`.
 
-    `session` defaults to today in New York as of `now`; `now` defaults to the
-    system clock only while callers move to passing it.
+    `session` defaults to today in New York as of `now`.
     """
-    now = now or SYSTEM.now()
     channel = settings.notify.admin
     if channel is None:
         log.warning("admin notice (no admin channel configured): %s", text)

@@ -20,6 +20,8 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from bot.clock import ET
+
 RINGING_CHANNELS = ("telegram", "apprise")  # the channels that make a phone ring; only they are held
 
 
@@ -38,7 +40,7 @@ def _time(hhmm: str) -> time:
 
 
 def zone(settings) -> ZoneInfo:
-    return ZoneInfo(settings.timezone if settings is not None else "America/New_York")
+    return ZoneInfo(settings.timezone) if settings is not None else ET
 
 
 def in_quiet_hours(now_utc: datetime, settings) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.notify import NOTIFIERS, configured, notifier_module
+from bot.notify.registry import NOTIFIERS, configured, notifier_module
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,11 @@ A chart goes as a photo with the text as caption, or photo then text when the
 text is longer than a caption may be. Flood limits: messages to one chat are
 paced, and a RetryAfter is honoured (slept through when short, else the outbox
 retries after it).
+
+python-telegram-bot itself (~0.3 s and httpx) is imported inside the functions
+that talk to Telegram, deliberately: routing imports this module to read
+REQUIRED_ENV and the chat ids whenever it asks where an alert goes, and a bot
+without Telegram (or an idle daemon between sends) should not carry it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import logging
 import os
 from datetime import timedelta
 
-from bot.notify import quiet
+from bot.clock import SYSTEM
+from bot.notify import buttons, quiet
 from bot.notify.alert import SEVERITY_ICON, SEVERITY_ORDER
 from bot.notify.base import Delivery, grouped_units, split_text
 from bot.settings import env
@@ -43,8 +49,8 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")  # RetryAfter.retry_after as a timed
 
 
 def make_bot(read_timeout: float = 30.0):
-    from telegram import Bot
-    from telegram.request import HTTPXRequest
+    from telegram import Bot  # deliberately lazy: see the module docstring
+    from telegram.request import HTTPXRequest  # deliberately lazy: see the module docstring
     base = env.get("TELEGRAM_BASE_URL")
     kwargs = {}
     if base:
@@ -98,7 +104,7 @@ def _seconds(value) -> float:
 
 def classify(exc) -> Delivery:
     """A python-telegram-bot exception as a Delivery: what it means and whether retrying helps."""
-    from telegram import error
+    from telegram import error  # deliberately lazy: see the module docstring
     text = str(exc)
     if isinstance(exc, error.InvalidToken):
         return Delivery(False, "bad token: Telegram refused TELEGRAM_BOT_TOKEN", permanent=True)
@@ -132,7 +138,6 @@ class Notifier:
     channel = "telegram"
 
     def __init__(self, settings=None, clock=None):
-        from bot.clock import SYSTEM
         self.settings = settings
         self.clock = clock or SYSTEM
         self.pace = settings.notify.telegram_pace_seconds if settings else 1.0
@@ -149,7 +154,7 @@ class Notifier:
         asyncio.run(self._send_all(recipient, alerts, charts, report))
 
     async def _send_all(self, chat, alerts, charts, report):
-        from telegram import error
+        from telegram import error  # deliberately lazy: see the module docstring
         try:
             async with make_bot() as bot:
                 for k, unit in enumerate(self.units(alerts)):
@@ -169,7 +174,6 @@ class Notifier:
         return all(quiet.silent(a, now, self.settings) for a in alerts)
 
     async def _send_unit(self, bot, chat, alerts, charts) -> Delivery:
-        from bot.notify import buttons
         if len(alerts) == 1:
             alert, chart = alerts[0], charts[0]
             html_text, plain, markup = format_alert(alert), alert.plain(), buttons.keyboard(alert)
@@ -181,7 +185,7 @@ class Notifier:
         return await self._send_one(bot, chat, html_text, plain, chart, self.silent(alerts), markup)
 
     async def _send_one(self, bot, chat, html_text, plain, chart, silent, markup) -> Delivery:
-        from telegram import error
+        from telegram import error  # deliberately lazy: see the module docstring
         for attempt in range(3):
             try:
                 await self._deliver(bot, chat, html_text, chart, "HTML", silent, markup)

@@ -10,6 +10,9 @@ Every failure is a DeliveryError (exit 5) saying what to do, and no message
 ever carries the token: invalid token (401), a webhook set on the bot (409,
 with how to remove it), another program polling the bot (409), no message
 before the timeout, no network.
+
+Only the `telegram-setup` verb imports this module (through bot.app.setup), so
+python-telegram-bot is imported at its top.
 """
 
 from __future__ import annotations
@@ -22,8 +25,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from telegram import error
+
 from bot.errors import ConfigError, DeliveryError
+from bot.notify.telegram import make_bot
 from bot.settings import env
+from bot.settings.load import config_dir
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +63,8 @@ def _require_token() -> None:
                           "then put TELEGRAM_BOT_TOKEN=<the token it gives> in .env")
 
 
-def _explain(exc, username: str | None = None) -> DeliveryError:
+def _explain(exc) -> DeliveryError:
     """A python-telegram-bot exception as an error the user can act on (never showing the token)."""
-    from telegram import error
     text = env.redact(str(exc))
     if isinstance(exc, error.InvalidToken):
         return _fail("Telegram refused TELEGRAM_BOT_TOKEN (401 Unauthorized): copy the token again from "
@@ -83,9 +89,6 @@ def bot_username(delete_webhook: bool = False) -> str:
 
 
 async def _username(delete_webhook: bool) -> str:
-    from telegram import error
-
-    from bot.notify.telegram import make_bot
     try:
         async with make_bot() as bot:
             if delete_webhook:
@@ -106,9 +109,6 @@ def wait_for_chats(timeout: float = 120.0, username: str = "the bot") -> list[Ch
 
 
 async def _wait(timeout: float, username: str) -> list[Chat]:
-    from telegram import error
-
-    from bot.notify.telegram import make_bot
     deadline = time.monotonic() + timeout  # a wait on the user, not a domain time: the monotonic clock
     offset = None
     try:
@@ -147,7 +147,6 @@ def env_file(explicit: str | None = None) -> Path:
     """Where `--write` writes: --env-file, else ./.env if it exists, else CONFIG/.env if it exists, else ./.env."""
     if explicit:
         return Path(explicit)
-    from bot.settings.load import config_dir
     for candidate in (Path(".env"), config_dir() / ".env"):
         if candidate.is_file():
             return candidate

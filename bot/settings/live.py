@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import ConfigError
+from bot.settings.load import config_dir as default_dir, load_series, load_settings
+from bot.settings.rules_file import load_rules
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,6 @@ class LiveConfig:
     def at(cls, config_dir: str | Path | None = None, rules_path: str | Path | None = None) -> "LiveConfig":
         """The configuration in `config_dir` (default: bot.settings.load.config_dir()), rules file default
         CONFIG/rules.yaml."""
-        from bot.settings.load import config_dir as default_dir
         directory = Path(config_dir) if config_dir else default_dir()
         return cls(rules_path or directory / "rules.yaml", directory)
 
@@ -59,7 +60,6 @@ class LiveConfig:
         so a broken rules file does not stop them. The current good ones when loaded, else read now."""
         if self.current is not None:
             return self.current.series, self.current.settings
-        from bot.settings.load import load_series, load_settings
         return load_series(self.config_dir / "series.yaml"), load_settings(self.config_dir / "settings.yaml")
 
     def get(self) -> Loaded:
@@ -75,8 +75,6 @@ class LiveConfig:
         if stamp == self._stamp and self.current is not None:
             return False
         self._stamp = stamp
-        from bot.settings.rules_file import load_rules  # deliberately lazy: the engine (pandas) after the YAML check
-        from bot.settings.load import load_series, load_settings
         try:
             series = load_series(self.config_dir / "series.yaml")
             settings = load_settings(self.config_dir / "settings.yaml")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import platformdirs
 from pydantic import BaseModel, ValidationError
+
+from bot.data.sources import SOURCES
 
 from bot.errors import ConfigError
 from bot.settings import yamlfile
@@ -23,7 +26,6 @@ def config_dir(explicit: str | None = None) -> Path:
         return Path(chosen)
     if Path("config").is_dir():
         return Path("config")
-    import platformdirs
     return Path(platformdirs.user_config_dir("closebell", appauthor=False))
 
 
@@ -74,11 +76,11 @@ def validate_part(doc: yamlfile.Document, model: type[BaseModel], data, prefix: 
         def allowed(path):
             inner = tuple(path[len(prefix):])
             # skip user-chosen keys (series names) when looking up the model
-            return model_fields_at(model, tuple(p for p in inner if p not in _user_keys(doc, inner)))
+            return model_fields_at(model, tuple(p for p in inner if p not in _user_keys(inner)))
         return None, yamlfile.validation_problems(doc, exc, allowed, prefix)
 
 
-def _user_keys(doc, path):
+def _user_keys(path):
     """Keys in `path` that are names the user chose (children of `series:`), not field names."""
     out = set()
     for i, part in enumerate(path):
@@ -91,7 +93,6 @@ def load_series(path: str | Path | None = None, display: str | None = None) -> d
     path = Path(path) if path else config_dir() / "series.yaml"
     doc = yamlfile.load(path, display)
     parsed = validate_document(doc, SeriesFile)
-    from bot.data.sources import SOURCES
     problems = []
     for name, series in parsed.series.items():
         for i, ref in enumerate(series.chain):
@@ -111,7 +112,6 @@ def load_settings(path: str | Path | None = None) -> Settings:
         return Settings()
     doc = yamlfile.load(path)
     settings = validate_document(doc, Settings)
-    from bot.data.sources import SOURCES
     unknown = [doc.problem(("sources", name), f"unknown source '{name}'{yamlfile.did_you_mean(name, SOURCES)} "
                                               f"(known: {', '.join(SOURCES)})", prefer_key=True)
                for name in settings.sources if name not in SOURCES]

@@ -15,12 +15,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bot.engine.severity import SEVERITIES
+
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-# The channel names, defined once: routing in settings.yaml and a rule's `notify:` both use this type.
+# The channel names, defined once: routing in settings.yaml and a rule's `notify:` both use this type, and
+# the notifier registry (bot.notify.registry.NOTIFIERS) has one module per name, in this order (a test checks).
 Channel = Literal["console", "telegram", "email", "apprise"]
 CHANNELS = get_args(Channel)
-Severity = Literal["info", "warning", "critical"]
-SEVERITIES = get_args(Severity)
+# The severity names are the engine's (bot.engine.severity), lowest first.
+Severity = Literal[SEVERITIES]
 QUIET_HOURS_RE = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
 
 

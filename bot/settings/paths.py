@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import platformdirs
+
 
 def state_dir() -> Path:
     home = os.environ.get("CLOSEBELL_HOME")
     if home:
         return Path(home)
-    import platformdirs
     return Path(platformdirs.user_data_dir("closebell", appauthor=False))

@@ -23,7 +23,7 @@ from bot.engine import expr as E
 from bot.engine.check import Catalog, check_condition, check_template
 from bot.engine.functions import FUNCTIONS
 from bot.engine.order import cycles, order
-from bot.engine.rules import Rule, bind, default_direction
+from bot.engine.rules import DIRECTIONS, Rule, bind, default_direction
 from bot.errors import ConfigError
 from bot.settings import yamlfile
 from bot.settings.load import validate_part
@@ -69,7 +69,7 @@ class RuleSpec(_Strict):
     cooldown: int | None = Field(None, ge=0, le=1000,
                                  description="Sessions after a firing before it may fire again (0: every session)")
     severity: Severity | None = Field(None, description="info, warning or critical")
-    direction: Literal["up", "down"] | None = Field(
+    direction: Literal[DIRECTIONS] | None = Field(
         None, description="The move the rule predicts for its benchmark (the backtest's hit rate): up or down; "
                           "default down for warning and critical, up for info")
     resolve: bool = Field(False, description="Send one 'resolved' notice when the rule clears; while it has "

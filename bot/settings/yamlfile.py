@@ -195,8 +195,10 @@ def _refuse_alias_bombs(root, text: str, name: str) -> None:
         key = id(node)
         if key in sizes:
             return sizes[key]
-        if key in busy:
-            raise _AliasLoop()
+        if key in busy:  # an alias inside the value it names
+            line, col = _first_alias(text)
+            raise ConfigError([Problem(name, line, col, "an alias ('*name') refers to the value that contains it; "
+                                                        "write the value out instead")])
         busy.add(key)
         children = (node.value if isinstance(node, yaml.SequenceNode)
                     else [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
@@ -211,10 +213,6 @@ def _refuse_alias_bombs(root, text: str, name: str) -> None:
 
     try:
         expanded = size(root)
-    except _AliasLoop:
-        line, col = _first_alias(text)
-        raise ConfigError([Problem(name, line, col, "an alias ('*name') refers to the value that contains it; "
-                                                    "write the value out instead")]) from None
     except RecursionError:
         raise ConfigError([Problem(name, 1, 1, "YAML nested too deeply")]) from None
     if expanded - len(sizes) > MAX_ALIAS_GROWTH:
@@ -223,10 +221,6 @@ def _refuse_alias_bombs(root, text: str, name: str) -> None:
                                                     f"{expanded:,} values from {len(sizes):,} written; at most "
                                                     f"{MAX_ALIAS_GROWTH:,} may be added this way. Write the values "
                                                     "out in full instead of repeating them through aliases")])
-
-
-class _AliasLoop(Exception):
-    pass
 
 
 def _first_alias(text: str) -> tuple[int, int]:

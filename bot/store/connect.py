@@ -94,20 +94,14 @@ def _sqlite_pragmas(dbapi_conn, _record):
 
 def insert(engine, table):
     """INSERT with the dialect's ON CONFLICT support (both SQLite and PostgreSQL have it)."""
+    # deliberately lazy: each dialect's module only for the database in use (create_engine loaded it already)
     if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert  # deliberately lazy: as above
     else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # deliberately lazy: as above
     return dialect_insert(table)
 
 
 def utc(value: datetime) -> datetime:
     """Every datetime is stored in UTC: SQLite keeps no offset, so a local time would read back wrong."""
     return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def stored_time(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes for timezone-aware columns: they were stored as UTC."""
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -7,7 +7,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from bot.store.connect import insert, stored_time, utc
+from bot.clock import stored_time
+from bot.store.connect import insert, utc
 from bot.store.schema import mutes
 
 

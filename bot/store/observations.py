@@ -13,6 +13,7 @@ from datetime import date, datetime
 import pandas as pd
 import sqlalchemy as sa
 
+from bot.data.sources.base import known_by as public_by
 from bot.store.connect import insert, utc
 from bot.store.schema import fetches, observations
 
@@ -123,7 +124,6 @@ class Observations:
             for name in stale:
                 if name in fresh:
                     self._cache[name] = (signatures[name], fresh[name])
-        from bot.data.load import known_by as public_by  # lazy: bot.data imports the store
         return {name: public_by(self._cache[name][1], known_by) for name in signatures if name in self._cache}
 
     def _read_sql(self, series: list[str]) -> dict[str, pd.DataFrame]:

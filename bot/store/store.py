@@ -16,9 +16,9 @@ from datetime import date, datetime
 
 import pandas as pd
 
-from bot.clock import SYSTEM, Clock
+from bot.clock import SYSTEM, Clock, stored_time
 from bot.store import schema
-from bot.store.connect import create_engine, database_url, stored_time, where
+from bot.store.connect import create_engine, database_url, where
 from bot.store.mutes import Mutes
 from bot.store.observations import Observations
 from bot.store.outbox import Outbox
@@ -43,10 +43,6 @@ class Store:
         self._mutes = Mutes(self.engine)
         self._runs = Runs(self.engine)
         self.migrate()  # also the first connection: a damaged file or unreachable server is a StoreError here
-
-    @property
-    def display_url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
 
     @property
     def where(self) -> str:

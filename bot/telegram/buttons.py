@@ -17,6 +17,7 @@ import logging
 from bot.clock import ET
 from bot.errors import ClosebellError
 from bot.notify.buttons import parse_callback
+from bot.telegram.reply import Reply, send_reply
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,6 @@ async def answer_button(bot, query, app) -> None:
         explanation = await asyncio.to_thread(app.explain, action.rule_id, action.session)
         await query.answer()
         if chat_id is not None:
-            from bot.telegram.poller import send_reply
-            from bot.telegram.handlers import Reply
             await send_reply(bot, chat_id, Reply("\n".join(explanation.lines())))
     except ClosebellError as exc:
         await query.answer(str(exc)[:190])

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from bot.clock import ET
 from bot.errors import ClosebellError, UsageError
+from bot.render import status_lines
 from bot.settings.yamlfile import did_you_mean
+from bot.telegram.reply import Reply
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,6 @@ HELP = """Closebell commands:
 DURATION = re.compile(r"^(\d{1,6})\s*([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 MUTE_USAGE = "Usage: /mute RULE DURATION, e.g. /mute small-cap-trap 3d (m, h, d or w; at most 366 days)"
-
-
-@dataclass
-class Reply:
-    text: str
-    photo: bytes | None = None
 
 
 def parse_duration(text: str) -> timedelta:
@@ -72,7 +67,6 @@ def respond(text: str, app) -> Reply:
 
 
 def _status(args, app):
-    from bot.render import status_lines
     return Reply("\n".join(status_lines(app.status())))
 
 
@@ -101,7 +95,6 @@ def _why(args, app):
         return Reply("Usage: /why RULE [YYYY-MM-DD], e.g. /why small-cap-trap 2024-07-16")
     day = None
     if len(args) == 2:
-        from datetime import date
         try:
             day = date.fromisoformat(args[1])
         except ValueError:

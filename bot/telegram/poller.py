@@ -5,14 +5,23 @@ TimedOut, RetryAfter, Forbidden, BadRequest, …) while polling or while
 replying is logged and survived — a failed reply loses that reply only, a
 failed poll backs off (exponentially, capped; RetryAfter as asked) and polls
 again. Only `stop()` ends the loop.
+
+The daemon imports this module (and with it python-telegram-bot) only when
+Telegram is configured.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import threading
+
+from telegram import error
+
+from bot.notify.telegram import chat_ids, make_bot
+from bot.telegram.buttons import answer_button
+from bot.telegram.handlers import respond
+from bot.telegram.reply import send_reply
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +59,6 @@ class CommandPoller:
         await asyncio.to_thread(self.stopping.wait, seconds)
 
     async def _loop(self):
-        from telegram import error
-        from bot.notify.telegram import chat_ids, make_bot
         allowed = set(chat_ids())
         offset = None
         failures = 0
@@ -92,24 +99,13 @@ class CommandPoller:
                         chat.id)
             return
         if update.callback_query is not None:
-            from bot.telegram.buttons import answer_button
             await answer_button(bot, update.callback_query, self.app)
             return
         message = update.effective_message
         if message is None or not message.text:
             return
-        from bot.telegram.handlers import respond
         reply = await asyncio.to_thread(respond, message.text, self.app)
         await send_reply(bot, chat.id, reply)
-
-
-async def send_reply(bot, chat_id, reply):
-    from bot.notify.base import split_text
-    if reply.photo:
-        await bot.send_photo(chat_id, photo=reply.photo, caption=html.escape(reply.text)[:1024], parse_mode="HTML")
-        return
-    for piece in split_text(html.escape(reply.text), 4096):
-        await bot.send_message(chat_id, piece, parse_mode="HTML")
 
 
 def _seconds(value) -> float:

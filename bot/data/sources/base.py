@@ -7,6 +7,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from bot.data import clean as cleaning
 from bot.errors import SourceError
 
 
@@ -22,7 +23,6 @@ def observations(dates, values, release_dates=None, origin: str | None = None, l
     `bot.data.clean` to judge (conflicting values drop the date, with a warning
     that names `origin` and, for a file, the `lines` each row came from).
     """
-    from bot.data import clean as cleaning
     index = pd.DatetimeIndex(pd.to_datetime(dates), name="date").normalize().as_unit("ns")
     frame = pd.DataFrame({"value": pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(
         dtype=float)}, index=index)
@@ -53,6 +53,14 @@ def between(frame: pd.DataFrame, start: date | None, end: date | None) -> pd.Dat
     if end is not None:
         frame = frame[frame.index <= pd.Timestamp(end)]
     return frame
+
+
+def known_by(frame: pd.DataFrame, day: date | None) -> pd.DataFrame:
+    """Rows public on `day`: a daily value from its date, a monthly one from its release date."""
+    if day is None:
+        return frame
+    public = frame["release_date"].fillna(pd.Series(frame.index, index=frame.index))
+    return frame[public <= pd.Timestamp(day)]
 
 
 def parse_number(text) -> float:

@@ -10,6 +10,10 @@ yfinance hides network errors by default: when the network is down it logs
 user looking for a delisting instead of a cable. So the call runs with
 `yf.config.debug.hide_exceptions = False` (the network error itself is raised),
 and yfinance's own log of the reason is kept for the case it still hides it.
+
+yfinance (about a second to import) is loaded with this module, and this
+module only when a series reads Yahoo (bot.data.sources imports each source
+on first use).
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pandas as pd
+import requests
+import yfinance as yf
+from yfinance import exceptions as yfe
 
-from bot.data.http import CONNECTION_LEVEL, SourceUnreachable
+from bot.data.http import CONNECTION_LEVEL
 from bot.data.sources.base import BaseSource, between, observations
-from bot.errors import SourceError
+from bot.errors import SourceError, SourceUnreachable
 
 NAME = "yahoo"
 SERVICE = "Yahoo Finance"
@@ -52,6 +59,12 @@ def _curl_reason(text: str) -> str:
     return " ".join(text.split())[:200] or "no detail"
 
 
+try:
+    from curl_cffi.requests import exceptions as _curl
+    _CURL_TIMEOUTS, _CURL_CONNECTION = (_curl.Timeout,), (_curl.ConnectionError, _curl.ProxyError)
+except ImportError:  # pragma: no cover - curl_cffi comes with yfinance
+    _CURL_TIMEOUTS, _CURL_CONNECTION = (), ()
+
 # curl's words for "no connection at all", beyond those bot.data.http recognises
 _CURL_UNREACHABLE = ("could not resolve host", "could not resolve proxy", "failed to connect", "couldn't connect",
                      "could not connect", "connection refused", "network is unreachable", "no route to host")
@@ -68,20 +81,13 @@ def error_for(exc: BaseException, symbol: str, timeout: float, logged: list[str]
     A network failure is SourceUnreachable "cannot reach Yahoo Finance: ...", so `fetch` stops asking the
     network; Yahoo refusing (429) or having no data for the symbol says so; anything else keeps its type name.
     """
-    from yfinance import exceptions as yfe
-    try:
-        from curl_cffi.requests import exceptions as curl
-        timeouts, connection = (curl.Timeout,), (curl.ConnectionError, curl.ProxyError)
-    except ImportError:  # pragma: no cover - curl_cffi comes with yfinance
-        timeouts, connection = (), ()
-    import requests
     if isinstance(exc, yfe.YFRateLimitError):
         return SourceError(NAME, f"{SERVICE} is rate limiting this address (HTTP 429 Too Many Requests); "
                                  "it usually lifts within the hour")
-    if isinstance(exc, (*timeouts, requests.exceptions.Timeout, TimeoutError)) and not (
-            isinstance(exc, connection) and _network_words(str(exc))):
+    if isinstance(exc, (*_CURL_TIMEOUTS, requests.exceptions.Timeout, TimeoutError)) and not (
+            isinstance(exc, _CURL_CONNECTION) and _network_words(str(exc))):
         return SourceError(NAME, f"{SERVICE} did not answer within {timeout:g}s")
-    if isinstance(exc, (*connection, requests.exceptions.ConnectionError, ConnectionError)) or (
+    if isinstance(exc, (*_CURL_CONNECTION, requests.exceptions.ConnectionError, ConnectionError)) or (
             isinstance(exc, OSError) and _network_words(str(exc))):
         return SourceUnreachable(NAME, f"cannot reach {SERVICE}: {_curl_reason(str(exc))}")
     if isinstance(exc, yfe.YFTickerMissingError):
@@ -104,7 +110,6 @@ class _Kept(logging.Handler):
 @contextmanager
 def _yfinance_raising():
     """yfinance raises what went wrong (not 'possibly delisted'), and its log of it is kept."""
-    import yfinance as yf
     logger = logging.getLogger("yfinance")
     kept = _Kept()
     logger.addHandler(kept)
@@ -122,10 +127,6 @@ class Source(BaseSource):
     default_base_url = "https://query2.finance.yahoo.com"
 
     def fetch(self, symbol, start, end, monthly=False):
-        try:
-            import yfinance as yf
-        except ImportError:  # pragma: no cover - yfinance is in requirements.txt
-            raise self.error("yfinance is not installed") from None
         with _yfinance_raising() as logged:
             try:
                 history = yf.Ticker(symbol).history(start=start.isoformat(),

@@ -1,0 +1,187 @@
+"""Paths a user walks that had no test: mutes, charts failing, the lock lost, `run --once`, `.env`, stale data,
+the tuning commands end to end, pipes closed early."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from bot.app import App
+from bot.clock import ET, SimulatedClock
+from bot.daemon.replay import Arrivals
+from bot.daemon.runner import Daemon
+from bot.notify.console import Notifier as Console
+from bot.settings.live import LiveConfig
+from bot.store import Store
+from tests.conftest import ROOT, subprocess_env
+
+ALL = ["IWM", "SPY", "QQQ", "RSP", "DGS10", "DGS2", "CPIAUCSL"]
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "config"
+    path.mkdir()
+    for name in ("series.yaml", "rules.yaml"):
+        shutil.copy(ROOT / "config" / name, path / name)
+    (path / "settings.yaml").write_text("notify:\n  admin: console\n  charts: false\n")
+    return path
+
+
+def make_app(tmp_path, config, data_dir, now, name="u.db", **kwargs):
+    out = io.StringIO()
+    store = Store(f"sqlite:///{tmp_path / name}")
+    arrivals = Arrivals(str(data_dir))
+    app = App(LiveConfig(config / "rules.yaml", config), clock=SimulatedClock(now), store=store, fetcher=arrivals,
+              notifiers={"console": Console(stream=out)}, **kwargs)
+    arrivals.preload(store, app.loaded, ALL, pd.Timestamp("2024-07-01").date())
+    return app, out
+
+
+def run(*args, env=None, **kwargs):
+    return subprocess.run([sys.executable, "-m", "bot", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          env=env or subprocess_env(), timeout=300, **kwargs)
+
+
+def test_a_mute_suppresses_the_next_alert_and_expires(tmp_path, config, data_dir):
+    app, out = make_app(tmp_path, config, data_dir, datetime(2024, 7, 10, 21, 0, tzinfo=ET))
+    until = app.mute("soft-cpi-rotation", timedelta(days=1))  # 2024-07-11 21:00 ET
+    app.clock.set(datetime(2024, 7, 11, 16, 30, tzinfo=ET))
+    for day in ("2024-07-02", "2024-07-03", "2024-07-05", "2024-07-08", "2024-07-09", "2024-07-10", "2024-07-11"):
+        app.run_session(day)
+    assert "soft-cpi-rotation" not in out.getvalue()  # it fired on 07-11, muted
+    app.clock.set(until + timedelta(minutes=1))
+    assert app.store.mutes(app.clock.now()) == {}  # expired on the (simulated) clock
+    app.run_session("2024-07-11")  # the muted firing was never queued: after expiry it is delivered, once
+    assert out.getvalue().count("soft-cpi-rotation") == 1
+
+
+def test_an_alert_whose_chart_cannot_be_drawn_goes_without_it(tmp_path, config, data_dir, telegram, monkeypatch):
+    import bot.notify.charts as charts
+    (config / "settings.yaml").write_text("notify:\n  charts: true\n  telegram_pace_seconds: 0\n")
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("no fonts on this host")
+    monkeypatch.setattr(charts, "alert_chart", broken)
+    app, _ = make_app(tmp_path, config, data_dir, datetime(2024, 7, 11, 21, 0, tzinfo=ET))
+    app.notifiers = None
+    app.run_session("2024-07-11")
+    sent = telegram.messages()
+    assert sent and all(call.method == "sendMessage" for call in sent)  # text, no photo
+    assert any("Soft CPI print" in call.fields["text"] for call in sent)
+
+
+class LostLock:
+    """An instance lock whose database connection drops after the first check."""
+
+    def __init__(self):
+        self.checks = 0
+
+    def acquire(self):
+        return True
+
+    def alive(self):
+        self.checks += 1
+        return self.checks < 2
+
+    def release(self):
+        pass
+
+
+def test_the_daemon_stops_when_it_loses_its_lock(tmp_path, config, data_dir, caplog):
+    app, _ = make_app(tmp_path, config, data_dir, datetime(2024, 7, 11, 21, 0, tzinfo=ET))
+    daemon = Daemon(app, LostLock())
+    daemon.tick()
+    assert not daemon.stop_event.is_set()
+    daemon.tick()
+    assert daemon.stop_event.is_set()
+    assert "lost the instance lock" in caplog.text
+
+
+def offline(tmp_path, data_dir):
+    config = tmp_path / "offline"
+    config.mkdir()
+    from bot.settings.load import load_series
+    lines = ["series:"] + [f"  {n}: {{source: csv, frequency: {s.frequency}, units: {s.units}}}"
+                           for n, s in load_series(ROOT / "config" / "series.yaml").items()]
+    (config / "series.yaml").write_text("\n".join(lines) + "\n")
+    (config / "settings.yaml").write_text(f"sources:\n  csv: {{base_url: '{data_dir}'}}\nnotify:\n  charts: false\n")
+    shutil.copy(ROOT / "config" / "rules.yaml", config / "rules.yaml")
+    return config
+
+
+def test_run_once_catches_up_and_exits_0_with_the_session_done(tmp_path, data_dir):
+    env = subprocess_env(CLOSEBELL_HOME=tmp_path / "home", CLOSEBELL_CONFIG=offline(tmp_path, data_dir))
+    proc = run("run", "--once", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert ": done;" in proc.stdout and "closebell " in proc.stderr and "store: " in proc.stderr
+    status = run("status", env=env)
+    assert status.stdout.splitlines()[0].startswith("last run: ") and " done" in status.stdout.splitlines()[0]
+    assert run("run", "--once", env=env).stdout == ""  # nothing missed since: nothing run again
+
+
+def test_dotenv_in_the_working_directory_configures_a_channel(tmp_path, telegram):
+    (tmp_path / ".env").write_text(f"# secrets\nTELEGRAM_BOT_TOKEN={telegram.token}\nTELEGRAM_CHAT_IDS=1001\n"
+                                   f"TELEGRAM_BASE_URL={telegram.url}\n")
+    env = subprocess_env(CLOSEBELL_HOME=tmp_path / "home", CLOSEBELL_CONFIG=ROOT / "config")
+    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_IDS", "TELEGRAM_BASE_URL"):
+        env.pop(name, None)
+    proc = subprocess.run([sys.executable, "-m", "bot", "notify-test", "--channel", "telegram"], cwd=tmp_path,
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "telegram:1001: ok"
+    assert telegram.token not in proc.stdout + proc.stderr
+
+
+def test_stale_series_are_marked_by_status_named_by_check_and_noticed_once_per_episode(tmp_path, config,
+                                                                                     data_dir):
+    app, out = make_app(tmp_path, config, data_dir, datetime(2024, 7, 10, 21, 0, tzinfo=ET))
+
+    def iwm_stops(store, loaded, names, session, today):  # IWM's feed dies after 07-08
+        rows = Arrivals(str(data_dir))(store, loaded, [n for n in names if n != "IWM"], session)
+        if pd.Timestamp(session) <= pd.Timestamp("2024-07-08"):
+            rows += Arrivals(str(data_dir))(store, loaded, ["IWM"], session)
+        return rows
+    app.fetcher = iwm_stops
+    for day in ("2024-07-08", "2024-07-09", "2024-07-10"):
+        app.clock.set(datetime.combine(pd.Timestamp(day).date(), datetime.min.time(), ET) + timedelta(hours=21))
+        app.run_session(day)
+    notices = [line for line in out.getvalue().splitlines() if "notice:stale" in line]
+    assert len(notices) == 1 and "IWM" in notices[0] and "small-cap-trap" in notices[0]
+    status = app.status()
+    assert [s.name for s in status.series if s.stale] == ["IWM"]
+    assert app.check().stale[0].series == "IWM"
+
+
+def test_explain_sweep_and_test_rules_end_to_end(tmp_path, data_dir):
+    d = ["--data-dir", data_dir]
+    explained = json.loads(run("explain", "small-cap-trap", "--date", "2024-07-16", "--json", *d).stdout)
+    [lead, rates] = explained["condition"]["children"]
+    assert (lead["holds"], rates["holds"], rates["value"], rates["threshold"]) == (True, False, -0.13, 0.0)
+    rows = json.loads(run("sweep", "small-cap-trap", "lead=4,5", "--json", *d).stdout)
+    backtest = json.loads(run("backtest", "--json", *d).stdout)
+    assert [r["params"]["lead"] for r in rows] == [4, 5]
+    assert rows[1]["firings"] == backtest["rules"]["small-cap-trap"]["count"]  # 5 is the shipped value
+    assert rows[1]["dates"] == backtest["rules"]["small-cap-trap"]["fires"]
+    bad = tmp_path / "rules.test.yaml"
+    bad.write_text("tests:\n  - rule: small-cap-trap\n    fires: [2024-07-16]\n")
+    proc = run("test-rules", "--tests", bad, *d)
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[0].startswith(f"{bad}:3:5: small-cap-trap: ")
+    assert "explain: python -m bot explain small-cap-trap --date 2024-07-16" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == f"{bad}: 0 passed, 1 failed (1 expectation)"
+    unknown = run("sweep", "small-cap-trap", "lead=4", "ralley=1", *d)
+    assert unknown.returncode == 2 and "no parameter 'ralley'" in unknown.stderr
+
+
+def test_a_pipe_closed_early_ends_quietly(data_dir):
+    proc = subprocess.run(f"{sys.executable} -m bot backtest --all --data-dir {data_dir} | head -1", shell=True,
+                          cwd=ROOT, capture_output=True, text=True, env=subprocess_env(), timeout=300)
+    assert proc.stdout.startswith("Backtest ") and proc.stderr == ""
