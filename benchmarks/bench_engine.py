@@ -16,16 +16,7 @@ from bot.engine.evaluate import evaluate
 from bot.settings.rules_file import loads_rules
 from bot.settings.load import load_series
 
-TEMPLATES = [
-    "pct_change(IWM, {n}) >= {k} and change(DGS10, {n}) >= 0.{k}",
-    "pct_change(IWM, 1) - pct_change(SPY, 1) >= {k} and released(CPIAUCSL)",
-    "pct_change(RSP, {n}) - pct_change(SPY, {n}) >= {k}",
-    "drawdown(QQQ, {n}) <= -{k} and change(DGS2, {n}) < 0",
-    "zscore(IWM, {n}) >= {k} or crossed_above(sma(SPY, {n}), sma(SPY, 200))",
-    "corr(IWM, DGS10, {n}) >= 0.{k} and mom_pct(CPIAUCSL) <= 0.{k}",
-    "change(DGS10 - DGS2, {n}) >= 0.{k}",
-    "highest(IWM, {n}) / lowest(IWM, {n}) >= 1.{k}",
-]
+from rules_book import TEMPLATES  # the mixed expression templates, one list for every benchmark
 
 
 def rules_text(count=100):

@@ -25,7 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLD = re.compile(r"(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)")
 
-# Mixed templates (as benchmarks/bench_engine.py): {n} a window, {k} a threshold step.
+# Mixed templates (also benchmarks/bench_engine.py's): {n} a window, {k} a threshold step.
 TEMPLATES = [
     "pct_change(IWM, {n}) >= {k} and change(DGS10, {n}) >= 0.{k}",
     "pct_change(IWM, 1) - pct_change(SPY, 1) >= {k} and released(CPIAUCSL)",

@@ -229,7 +229,9 @@ def data_end(data: Path) -> str:
 
 def child_env(home: Path, data: Path) -> dict:
     """The environment of a new user's shell: this checkout importable, its own state dir, no channels."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), CLOSEBELL_HOME=str(home), CLOSEBELL_DATA_DIR=str(data))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), CLOSEBELL_HOME=str(home), CLOSEBELL_DATA_DIR=str(data),
+               PYTHONPYCACHEPREFIX=str(home / "pycache"))  # compiled once by the warm-up, as on a user's machine
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     for name in list(env):
         if name.startswith(("TELEGRAM_", "SMTP_", "EMAIL_", "APPRISE_")) or name in (
                 "CLOSEBELL_CONFIG", "HEARTBEAT_URL", "DATABASE_URL"):

@@ -48,6 +48,17 @@ def _isolated_home(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+def copy_config(tmp_path, settings_yaml: str = "notify:\n  admin: console\n  charts: false\n") -> Path:
+    """A config directory of its own: the shipped series and rules, and `settings_yaml`."""
+    import shutil
+    path = tmp_path / "config"
+    path.mkdir()
+    for name in ("series.yaml", "rules.yaml"):
+        shutil.copy(ROOT / "config" / name, path / name)
+    (path / "settings.yaml").write_text(settings_yaml)
+    return path
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real shipped history (../shared/data, or $CLOSEBELL_DATA_DIR)."""

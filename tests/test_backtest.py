@@ -132,3 +132,16 @@ def test_check_without_data_for_a_series_says_what_to_run(tmp_path):
     proc = bot("check", CLOSEBELL_HOME=tmp_path / "empty")
     assert proc.returncode == 3
     assert "run `python -m bot fetch` first" in proc.stderr
+
+
+def test_the_compact_json_text_of_each_rule_is_json_dumps_of_its_json(shipped):
+    """`backtest --json` writes rule_texts (forward returns formatted as arrays, many rules per call); it
+    must be json.dumps of rule_json character for character, and parse back to the same numbers."""
+    from bot.app.backtest import backtest
+    result = backtest(shipped[2])
+    texts = list(result.rule_texts(chunk=4))  # chunks that split the shipped rules unevenly
+    assert [report.rule for report, _ in texts] == [r.rule for r in result.reports]
+    for report, text in texts:
+        assert text == json.dumps(result.rule_json(report), separators=(",", ":")), report.rule
+    assert sum(len(json.loads(text)["forward_returns"]["20"]) for _, text in texts) == \
+        sum(r.firings for r in result.reports) > 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+import pandas as pd
 import pytest
 
 from bot.data import load
@@ -199,3 +200,33 @@ def test_a_bad_date_is_still_an_error_naming_file_and_line(tmp_path):
     path = write(tmp_path, rows)
     with pytest.raises(DataError, match=f"^{path}:4: date '07/03/2024' is not YYYY-MM-DD$"):
         csv_source.read(path)
+
+
+# -- the fast path ---------------------------------------------------------------------------------------
+
+def test_the_shipped_history_takes_the_fast_path_and_reads_as_the_careful_path_does(data_dir, series_defs):
+    for name in series_defs:
+        path = data_dir / f"{name}.csv"
+        raw = path.read_bytes()
+        fast = csv_source._fast(raw)
+        assert fast is not None, path
+        quick = csv_source._frame(path, *fast)
+        careful = csv_source._frame(path, *csv_source._careful(path, raw.decode()))
+        pd.testing.assert_frame_equal(quick, careful)
+        pd.testing.assert_series_equal(quick.attrs["lines"]["lines"], careful.attrs["lines"]["lines"])
+
+
+@pytest.mark.parametrize("text", [
+    "date,value\n2024-07-10,199.4763\n2024-07-10,150.00\n",  # a date twice
+    "date,value\n2024-07-11,206.6463\n2024-07-10,199.4763\n",  # out of order
+    "date,value\n2024-07-10,.\n",  # missing
+    "date,value\n2024-07-10, 199.4763\n",  # a space
+    "date,value\r\n2024-07-10,199.4763\r\n",  # Windows line ends
+    "date,value\n2024-07-10,199.4763\n\n2024-07-11,206.6463\n",  # a blank line
+    "date,value\n2024-07-10,199.4763",  # no newline at the end
+    "date,value\n2024-07-10,nan\n",  # not a number
+    "Date,Value\n2024-07-10,199.4763\n",  # another header spelling
+    "date,value,release_date\n2024-06-01,313.044\n",  # a field short
+], ids=["duplicate", "order", "missing", "space", "crlf", "blank", "unterminated", "nan", "header", "short"])
+def test_anything_unusual_is_read_by_the_careful_path(text):
+    assert csv_source._fast(text.encode()) is None

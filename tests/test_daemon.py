@@ -23,17 +23,12 @@ from bot.notify.console import Notifier as Console
 from bot.settings.live import LiveConfig
 from bot.store import Store
 from bot.store.lock import InstanceLock
-from tests.conftest import ROOT, sqlite_outbox_counts, subprocess_env
+from tests.conftest import ROOT, copy_config, sqlite_outbox_counts, subprocess_env
 
 
 @pytest.fixture
 def config_dir(tmp_path):
-    path = tmp_path / "config"
-    path.mkdir()
-    for name in ("series.yaml", "rules.yaml"):
-        shutil.copy(ROOT / "config" / name, path / name)
-    (path / "settings.yaml").write_text("notify:\n  admin: console\n  charts: false\n")
-    return path
+    return copy_config(tmp_path)
 
 
 class Harness:

@@ -162,3 +162,21 @@ def test_a_silent_chart_goes_silently_as_a_photo_too(telegram):
     notifier.send("1001", [alert("warning")], {0: b"\x89PNG\r\n\x1a\nchart"}, lambda i, d: None)
     [call] = telegram.sent("sendPhoto")
     assert call.fields["disable_notification"] == "true"
+
+
+def test_in_hold_mode_the_outbox_delivers_a_warning_when_the_window_ends_and_a_critical_at_once(telegram, store):
+    """The whole path: enqueue at 22:30 Berlin, deliver (held), deliver again at 07:00 (sent, ringing)."""
+    from bot.notify.outbox import deliver, enqueue
+    s = settings(mode="hold")
+    clock = SimulatedClock(at(BERLIN, 2024, 7, 11, 22, 30))
+    enqueue(store, [(alert("warning"), ["telegram"]), (alert("critical", rule="soft-cpi-rotation"), ["telegram"])],
+            s, now=clock.now())
+    first = deliver(store, s, clock=clock, hold_until=quiet.hold_until)
+    assert (first.sent, first.held) == (2, 2)  # the critical to both chats; the warning held for both
+    assert all("soft-cpi-rotation" in c.fields["text"] for c in telegram.sent("sendMessage"))
+    clock.set(at(BERLIN, 2024, 7, 12, 6, 59))
+    assert deliver(store, s, clock=clock, hold_until=quiet.hold_until).sent == 0  # not yet
+    clock.set(at(BERLIN, 2024, 7, 12, 7, 0))
+    assert deliver(store, s, clock=clock, hold_until=quiet.hold_until).sent == 2
+    morning = [c for c in telegram.sent("sendMessage") if "small-cap-trap" in c.fields["text"]]
+    assert len(morning) == 2 and all(c.fields["disable_notification"] == "false" for c in morning)

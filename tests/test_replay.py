@@ -107,3 +107,16 @@ def test_replay_sends_the_resolved_notice_on_the_evening_the_rule_clears(tmp_pat
     events = sorted([(d, "fire") for d in fired] + [(d, "resolve") for d in resolved])
     kinds = [k for _, k in events]
     assert all(a != b for a, b in zip(kinds, kinds[1:]))
+
+
+def test_the_fast_path_stores_every_value_known_by_the_windows_end_and_nothing_later(tmp_path, config, data_dir):
+    """History is written once, up to the end of the window: all of it from before the window is there too."""
+    end = date(2024, 7, 31)
+    app, _, _ = replayed(tmp_path, config, data_dir, "once.db", date(2024, 7, 1), end, per_session=False)
+    arrivals = Arrivals(str(data_dir))
+    stored = app.store.read_observations()
+    expected = {name: arrivals.known_by(app.loaded.series[name], end) for name in stored}
+    assert sorted(stored) == ["DGS10", "IWM", "RSP"]  # what the rules read
+    for name, frame in stored.items():
+        assert frame.index.equals(expected[name].index), name
+        assert frame["value"].tolist() == expected[name]["value"].tolist(), name

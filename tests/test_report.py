@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from bot.app.evaluation import prepare
 from bot.engine.evaluate import forward_return
-from bot.engine.report import never_fired_warnings, never_reached_warnings, summarize
+from bot.engine.report import never_fired_warnings, never_reached_warnings, rounded, rounded_json, summarize
 from bot.settings.load import load_series
 from bot.settings.rules_file import loads_rules
 from tests.conftest import ROOT
@@ -133,3 +134,38 @@ def test_never_reached_gives_the_range_the_left_side_covered(ev):
         ("bp-as-points", "never reached: change(DGS10, 5) ranged -1.35..1.36 since 1962, never >= 10 (bp-as-points)"),
         ("iwm-doubles", "never reached: pct_change(IWM, 1) ranged -13.27..9.15 since 2000, never >= 50 (iwm-doubles)"),
     ]
+
+
+# -- the JSON numbers, made as arrays, are Python's round() and json.dumps character for character ----------
+
+def _awkward_values() -> np.ndarray:
+    """Values where array rounding can part from round(): exact and near halves at the 4th place (one ulp
+    either side), NaN, infinities, signed zeros, tiny and huge numbers, and ordinary forward returns."""
+    rng = np.random.default_rng(10)
+    halves = (rng.integers(-10**9, 10**9, 20_000) + 0.5) / 1e4
+    ordinary = rng.standard_normal(20_000) * 5
+    ordinary[::17] = np.nan
+    odd = [np.nan, np.inf, -np.inf, 0.0, -0.0, -0.00004, 0.00005, -0.00005, 2.675, 0.03125, 1e-7, 1e9,
+           999999999.99995, -999999999.9999, 1e20, -3.5e300, 123456.0, 0.1 + 0.2]
+    return np.concatenate([halves, np.nextafter(halves, np.inf), np.nextafter(halves, -np.inf), ordinary, odd])
+
+
+def test_rounded_gives_the_floats_round_gives_and_none_for_nan():
+    values = _awkward_values()
+    expected = [None if v != v else round(float(v), 4) for v in values]
+    assert list(map(repr, rounded(values, 4))) == list(map(repr, expected))
+    rows = rounded(values[-18:].reshape(2, 9), 4)  # a rule's horizons in one call: one list per row
+    assert [list(map(repr, row)) for row in rows] == [list(map(repr, expected[-18:-9])),
+                                                      list(map(repr, expected[-9:]))]
+
+
+@pytest.mark.parametrize("digits", [4, 2, 0])
+def test_rounded_json_writes_what_json_dumps_writes_for_each_segment(digits):
+    values = _awkward_values()
+    ends = [0, 5, 5, 1000, 30_000, len(values)]  # an empty segment first, one in the middle
+    expected, begin = [], 0
+    for end in ends:
+        expected.append(json.dumps([None if v != v else round(float(v), digits) for v in values[begin:end]],
+                                   separators=(",", ":")))
+        begin = end
+    assert rounded_json(values, ends, digits) == expected

@@ -120,6 +120,9 @@ MISTAKES = [
     ("alias bomb (billion laughs)", BOMB, "2:8", "expand this file to 926,177,122 values from 36 written"),
     ("alias to itself", "rules: &r\n  - id: r1\n    when: IWM > 1\n    chart: *r\n", "4:12",
      "refers to the value that contains it"),
+    # libyaml composes in C: nesting this deep would overflow its stack and kill the process
+    ("flow nesting 100,000 deep", "rules: " + "[" * 100_000 + "]" * 100_000 + "\n", "1:1", "nested too deeply"),
+    ("block nesting 100,000 deep", "rules:\n" + "- " * 100_000 + "x\n", "1:1", "nested too deeply"),
 ]
 
 # (what is wrong, file text, every problem as ("line:col", words)): one mistake never hides another

@@ -79,3 +79,15 @@ def test_a_session_is_not_due_before_its_run_time():
     due = sessions_due(now, 30, after=pd.Timestamp("2024-07-10").date(), limit=5)
     assert [f"{d:%m-%d}" for d in due] == ["07-11"]
     assert calendar.is_session("2024-07-12")
+
+
+def test_a_calendar_cache_miss_is_built_in_a_child_so_the_daemon_never_imports_exchange_calendars(tmp_path):
+    import subprocess
+    import sys
+    from tests.conftest import ROOT, subprocess_env
+    code = ("import sys; from bot.data import calendar; calendar.sessions('2024-01-01', '2024-12-31'); "
+            "print('exchange_calendars' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=subprocess_env(CLOSEBELL_HOME=tmp_path / "home"))
+    assert proc.stdout.strip() == "False", proc.stderr
+    assert list((tmp_path / "home" / "cache").glob("xnys-*.npz"))

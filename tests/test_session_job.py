@@ -17,19 +17,14 @@ from bot.daemon.replay import Arrivals
 from bot.notify.console import Notifier as Console
 from bot.settings.live import LiveConfig
 from bot.store import Store
-from tests.conftest import ROOT, subprocess_env
+from tests.conftest import ROOT, copy_config, subprocess_env
 
 ALL = ["IWM", "SPY", "QQQ", "RSP", "DGS10", "DGS2", "CPIAUCSL"]
 
 
 @pytest.fixture
 def config(tmp_path):
-    path = tmp_path / "config"
-    path.mkdir()
-    for name in ("series.yaml", "rules.yaml"):
-        shutil.copy(ROOT / "config" / name, path / name)
-    (path / "settings.yaml").write_text("digest: daily\nnotify:\n  charts: false\n")
-    return path
+    return copy_config(tmp_path, "digest: daily\nnotify:\n  charts: false\n")
 
 
 def make_app(tmp_path, config, data_dir, now, heartbeat=None, name="s.db"):
@@ -108,3 +103,20 @@ def test_run_once_with_the_network_down_exits_3_records_the_failure_and_says_wha
     status = subprocess.run([sys.executable, "-m", "bot", "status"], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=120)
     assert "failed" in status.stdout.splitlines()[0] and "not finished" not in status.stdout
+
+
+def test_a_start_after_a_long_outage_catches_up_the_window_and_says_once_which_sessions_were_missed(
+        tmp_path, config, data_dir):
+    (config / "settings.yaml").write_text("notify:\n  admin: console\n  charts: false\nschedule:\n"
+                                          "  catch_up_sessions: 2\n")
+    app, arrivals, out = make_app(tmp_path, config, data_dir, datetime(2024, 7, 12, 21, 0, tzinfo=ET))
+    arrivals.preload(app.store, app.loaded, ALL, pd.Timestamp("2024-07-01").date())
+    app.store.run_started(pd.Timestamp("2024-07-02").date(), app.clock.now(), False)
+    app.store.run_finished(pd.Timestamp("2024-07-02").date(), app.clock.now(), "done")
+    outcomes = app.catch_up()
+    assert [f"{o.session}" for o in outcomes] == ["2024-07-11", "2024-07-12"]
+    notices = [line for line in out.getvalue().splitlines() if "notice:missed" in line]
+    assert len(notices) == 1
+    assert "2024-07-03 .. 2024-07-10 (5) were not evaluated" in notices[0]
+    again, _, out2 = make_app(tmp_path, config, data_dir, datetime(2024, 7, 12, 21, 5, tzinfo=ET))
+    assert again.catch_up() == [] and "notice:missed" not in out2.getvalue()

@@ -69,6 +69,48 @@ def test_last_dates_and_fetch_records(store):
     assert store.last_fetches()["SPY"]["source"] == "nasdaq"
 
 
+def test_newest_dates_per_series_match_a_grouped_scan_of_every_row(store):
+    """last_dates and last_release_dates seek per series; the answer is the one a full GROUP BY gives."""
+    store.write_observations("SPY", frame([("2024-07-10", 1.0), ("2024-07-11", 2.0)]), "csv")
+    store.write_observations("CPIAUCSL", frame([("2024-05-01", 313.1), ("2024-06-01", 313.0)],
+                                               ["2024-06-12", "2024-07-11"]), "fred")
+    store.write_observations("CPIAUCSL", frame([("2024-04-01", 312.0)]), "bls", first_seen=date(2024, 8, 1))
+    store.write_observations("AAA", frame([("1990-01-02", 5.0)]), "csv")
+    store.write_observations("Z_LAST", frame([("2024-07-12", 7.0)]), "csv")
+    obs = schema.observations
+    with store.engine.connect() as conn:
+        dates = dict(conn.execute(sa.select(obs.c.series, sa.func.max(obs.c.date)).group_by(obs.c.series)).all())
+        releases = dict(conn.execute(sa.select(obs.c.series, sa.func.max(obs.c.release_date))
+                                     .where(obs.c.release_date.is_not(None)).group_by(obs.c.series)).all())
+    assert store.last_dates() == dates == {"AAA": date(1990, 1, 2), "CPIAUCSL": date(2024, 6, 1),
+                                           "SPY": date(2024, 7, 11), "Z_LAST": date(2024, 7, 12)}
+    assert store.last_release_dates() == releases == {"CPIAUCSL": date(2024, 8, 1)}
+
+
+def test_an_empty_store_has_no_newest_dates(store):
+    assert (store.last_dates(), store.last_release_dates()) == ({}, {})
+
+
+def test_a_first_load_and_later_writes_read_back_as_a_fresh_process_reads_them(store, store_url):
+    """The read cache a write fills (whole series on a first load, merged rows after) equals the stored rows."""
+    days = pd.bdate_range("2024-01-01", periods=300)
+    store.write_observations("IWM", observations(days, [float(i) for i in range(300)]), "csv")
+    first = store.read_observations(["IWM"])["IWM"]
+    revised = observations([days[10], days[-1] + pd.Timedelta(days=1)], [99.5, 400.0])
+    assert store.write_observations("IWM", revised, "yahoo") == 2
+    after = store.read_observations(["IWM"])["IWM"]
+    fresh = Store(store_url)
+    try:
+        stored = fresh.read_observations(["IWM"])["IWM"]
+    finally:
+        fresh.close()
+    pd.testing.assert_frame_equal(first, stored.drop(stored.index[-1]).assign(
+        value=lambda f: f["value"].where(f.index != days[10], 10.0), source="csv"))
+    pd.testing.assert_frame_equal(after, stored)
+    assert (len(after), after["value"].iloc[10], after["source"].iloc[10], after["value"].iloc[-1]) == \
+        (301, 99.5, "yahoo", 400.0)
+
+
 def test_an_older_store_is_migrated_forward(store_url):
     # Build a version-1 store by hand, as the first release left it.
     from bot.store.store import database_url
@@ -141,7 +183,7 @@ def test_a_version_2_store_gains_outbox_claims_and_its_unleased_sending_rows_are
                              "'warning', '{}', 'sending', 0, :t, '', :t)"), {"t": when})
     engine.dispose()
     upgraded = Store(store_url)
-    assert upgraded.version() == schema.VERSION == 3
+    assert upgraded.version() == schema.VERSION >= 3
     [row] = upgraded.outbox_rows()
     assert (row.status, row.owner, row.lease_until) == ("sending", None, None)
     assert upgraded.outbox_recover(when) == 1

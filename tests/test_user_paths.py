@@ -20,19 +20,14 @@ from bot.daemon.runner import Daemon
 from bot.notify.console import Notifier as Console
 from bot.settings.live import LiveConfig
 from bot.store import Store
-from tests.conftest import ROOT, subprocess_env
+from tests.conftest import ROOT, copy_config, subprocess_env
 
 ALL = ["IWM", "SPY", "QQQ", "RSP", "DGS10", "DGS2", "CPIAUCSL"]
 
 
 @pytest.fixture
 def config(tmp_path):
-    path = tmp_path / "config"
-    path.mkdir()
-    for name in ("series.yaml", "rules.yaml"):
-        shutil.copy(ROOT / "config" / name, path / name)
-    (path / "settings.yaml").write_text("notify:\n  admin: console\n  charts: false\n")
-    return path
+    return copy_config(tmp_path)
 
 
 def make_app(tmp_path, config, data_dir, now, name="u.db", **kwargs):

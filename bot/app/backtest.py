@@ -7,9 +7,14 @@ only for the firings a renderer prints.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
-from bot.engine.report import summarize
+import numpy as np
+
+from bot.engine.report import rounded, rounded_json, summarize
+
+CHUNK = 64  # rules whose forward returns `rule_texts` formats as one array
 
 
 @dataclass
@@ -21,18 +26,50 @@ class BacktestResult:
 
     def rule_json(self, report) -> dict:
         """One rule's JSON: the report, plus every firing's forward returns as arrays aligned with `fires`."""
-        body = report.to_json()
+        body = _head(report)
         returns = report.forward_returns()
-        body["count"] = body["firings"]
-        body["fires"] = body.pop("dates")
-        body["forward_returns"] = {str(h): [None if v != v else round(float(v), 4) for v in arr]
-                                   for h, arr in returns.items()}
-        body["average_forward_returns"] = {str(h): s.mean for h, s in report.forward.items()}
+        horizons = list(returns)
+        columns = rounded(np.stack([returns[h] for h in horizons]), 4) if horizons else []
+        body["forward_returns"] = {str(h): column for h, column in zip(horizons, columns)}
+        body["average_forward_returns"] = _averages(report)
         return body
+
+    def rule_texts(self, chunk: int = CHUNK):
+        """(report, its JSON text) per rule: `json.dumps(self.rule_json(report), separators=(",", ":"))`
+        character for character, made faster. The forward returns of `chunk` rules at a time are formatted
+        as one array (bot.engine.report.rounded_json), so no float goes through repr one by one, and only
+        one chunk's text is in memory at once."""
+        compact = {"separators": (",", ":")}
+        for begin in range(0, len(self.reports), chunk):
+            reports = self.reports[begin:begin + chunk]
+            columns, ends, size = [], [], 0
+            for report in reports:
+                for column in report.forward_returns().values():
+                    columns.append(column)
+                    size += len(column)
+                    ends.append(size)
+            texts = iter(rounded_json(np.concatenate(columns) if columns else np.empty(0), ends, 4))
+            for report in reports:
+                forward = ",".join(f"{json.dumps(str(h))}:{next(texts)}" for h in report.forward)
+                yield report, (json.dumps(_head(report), **compact)[:-1]  # the same keys, in the same order
+                               + ',"forward_returns":{' + forward + '},"average_forward_returns":'
+                               + json.dumps(_averages(report), **compact) + "}")
 
     def to_json(self) -> dict:
         return {"from": self.window_from, "to": self.window_to,
                 "rules": {r.rule: self.rule_json(r) for r in self.reports}}
+
+
+def _head(report) -> dict:
+    """A rule's JSON before its forward returns: the report, with `count` and `fires`."""
+    body = report.to_json()
+    body["count"] = body["firings"]
+    body["fires"] = body.pop("dates")
+    return body
+
+
+def _averages(report) -> dict:
+    return {str(h): s.mean for h, s in report.forward.items()}
 
 
 def backtest(prepared, start=None, end=None) -> BacktestResult:

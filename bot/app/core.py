@@ -19,28 +19,18 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 
 from bot.app import results as R
-from bot.app.backtest import backtest
-from bot.app.digest import digest_text, due
 from bot.app.evaluation import Prepared, latest_session_with_data, prepare, series_needed
-from bot.app.sample import sample_alert, sample_chart
-from bot.app.schedule import next_run, sessions_due
-from bot.app.session import alerts_for, chart_renderer, live_fetch, missing_for, missing_in
 from bot.clock import ET, SYSTEM, Clock, stored_time
 from bot.data import calendar, load
-from bot.data.freshness import stale
 from bot.engine import frame as frames
-from bot.engine.expectations import check_expectations
-from bot.engine.explain import explain
-from bot.engine.report import never_fired_warnings, never_reached_warnings
 from bot.engine.rules import names_in
-from bot.engine.sweep import parse_grid, sweep
 from bot.errors import ClosebellError, ConfigError, DataError, UsageError
-from bot.notify import NOTIFIERS, channel_report, charts, configured, make_notifier, notifier_module, quiet
-from bot.notify.alert import Alert
-from bot.notify.outbox import admin_notice, deliver, enqueue
 from bot.settings.live import LiveConfig, Loaded
-from bot.settings.rules_tests_file import load_tests, rules_tests_path
 from bot.settings.yamlfile import did_you_mean
+
+# Each verb imports what only it needs inside its method (marked `deliberately lazy`), so `check` pays for
+# the evaluation alone: explain, sweep, the tests file, the backtest report, the notifiers and the outbox
+# load only for the verbs that use them.
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +45,7 @@ class App:
         self._store = store
         self.data_dir = str(data_dir) if data_dir else None
         self.notifiers = notifiers  # channel -> notifier override (replay's console, tests)
-        self.fetcher = fetcher or live_fetch
+        self.fetcher = fetcher  # None: the sources (bot.app.session.live_fetch)
         self.heartbeat_url = heartbeat_url
         if config.on_problem is None:
             config.on_problem = self._config_problem
@@ -87,6 +77,7 @@ class App:
             self._store.close()
 
     def _config_problem(self, key, text):
+        from bot.notify.outbox import admin_notice  # deliberately lazy: the outbox only when there is a problem
         admin_notice(self.store, self.config.current.settings, key, text, session=self.clock.today_et(),
                      now=self.clock.now())
 
@@ -146,6 +137,7 @@ class App:
         is reported, so each day's answer depends on data up to that day alone."""
         if start and end and start > end:
             raise UsageError(f"--from {start} is after --to {end}")
+        from bot.app.backtest import backtest  # deliberately lazy: the report only for backtest
         return backtest(self.evaluate(), start, end)
 
     def session_index(self, prepared, day: date | None):
@@ -160,6 +152,7 @@ class App:
     def explain(self, rule_id: str, day: date | None = None):
         """Why `rule_id` fired or stayed quiet on `day`: verdict, every sub-condition with its value,
         threshold and margin, what was unknown, and the firings around it (bot.engine.explain)."""
+        from bot.engine.explain import explain  # deliberately lazy: only for explain
         rule = self.rule(rule_id)
         # one evaluation over all data: a day's values read only data up to that day (check(D) equals
         # backtest on D), and the next firing after D is then in view too
@@ -172,6 +165,7 @@ class App:
     def sweep(self, rule_id: str, specs, start: date | None = None, end: date | None = None,
               holdout: date | None = None):
         """The rule's firings for every parameter value (a grid for two names), in one vectorized pass."""
+        from bot.engine.sweep import parse_grid, sweep  # deliberately lazy: only for sweep
         rule = self.rule(rule_id)
         if start and end and start > end:
             raise UsageError(f"--from {start} is after --to {end}")
@@ -189,6 +183,8 @@ class App:
     def test_rules(self, tests_path=None, start: date | None = None, end: date | None = None):
         """Every expectation of the rules' tests file (default: rules.test.yaml beside the rules) checked
         against one evaluation over all history."""
+        from bot.engine.expectations import check_expectations  # deliberately lazy: only for test-rules
+        from bot.settings.rules_tests_file import load_tests, rules_tests_path  # deliberately lazy: as above
         rules = self.loaded.rules
         path = tests_path or rules_tests_path(self.config.rules_path)
         expectations = load_tests(path, rules)
@@ -202,6 +198,7 @@ class App:
 
     def rules_tests(self):
         """The rules' tests file, validated against the rules (None when there is none)."""
+        from bot.settings.rules_tests_file import load_tests, rules_tests_path  # deliberately lazy: validate only
         path = rules_tests_path(self.config.rules_path)
         if not path.exists():
             return None
@@ -210,6 +207,7 @@ class App:
     def warnings(self):
         """What validates but says nothing: rules that never fired over the data, thresholds never reached.
         Empty when no data is at hand (no --data-dir and an empty store)."""
+        from bot.engine.report import never_fired_warnings, never_reached_warnings  # deliberately lazy: validate
         try:
             evaluation = self.evaluate().evaluation
         except DataError:
@@ -218,11 +216,13 @@ class App:
 
     def plot_backtest(self, result, start, end, path: str) -> None:
         """The backtest's chart: each rule's series with its firings marked, written to `path` (PNG)."""
+        from bot.notify import charts  # deliberately lazy: only with --plot
         units = {name: s.units for name, s in self.loaded.series.items()}
         charts.backtest_chart(result.prepared, self.loaded.rules, start, end, path, units)
 
     def plot_sweep(self, rule_id: str, rows, names: list[str], path: str) -> None:
         """Firings per year against the swept value, written to `path` (PNG)."""
+        from bot.notify import charts  # deliberately lazy: only with --plot
         charts.sweep_chart(rows, names, path, f"{rule_id}: firings per year by {' and '.join(names)}")
 
     # -- the session job (daemon, catch-up, replay, run --once) -----------------------------------
@@ -258,12 +258,14 @@ class App:
         return outcome
 
     def _session_job(self, session, late, final, prepared) -> R.SessionOutcome:
+        from bot.app.session import live_fetch, missing_for, missing_in  # deliberately lazy: run and replay only
+        from bot.notify.outbox import admin_notice  # deliberately lazy: as above
         day = session.date()
         loaded = self.loaded
         rules, settings = loaded.rules, loaded.settings
         names = series_needed(rules)
         if prepared is None:
-            results = self.fetcher(self.store, loaded, names, session, self.clock.today_et())
+            results = (self.fetcher or live_fetch)(self.store, loaded, names, session, self.clock.today_et())
             missing = missing_for(self.store, loaded, names, session, results, calendar.expects_value)
         else:
             results, missing = [], missing_in(prepared, loaded, names, session, calendar.expects_value)
@@ -297,6 +299,8 @@ class App:
 
     def _queue(self, prepared, session, late=False, skip=()) -> int:
         """Store the session's alerts in the outbox (before any send). Returns rows newly queued."""
+        from bot.app.session import alerts_for, chart_renderer  # deliberately lazy: only when alerts are sent
+        from bot.notify.outbox import enqueue  # deliberately lazy: as above
         loaded = self.loaded
         pairs = alerts_for(prepared, session, late=late, muted=self.store.mutes(self.clock.now()), skip=skip)
         return enqueue(self.store, pairs, loaded.settings, chart_renderer(prepared, loaded.rules, loaded.series),
@@ -305,6 +309,7 @@ class App:
     def stale(self, as_of) -> list:
         """Series the rules read whose newest stored value is older than its sources can explain as of the
         session `as_of` (bot.data.freshness)."""
+        from bot.data.freshness import stale  # deliberately lazy: live data only, never with --data-dir
         loaded = self.loaded
         names = series_needed(loaded.rules)
         return stale({n: loaded.series[n] for n in names}, self.store.last_dates(), as_of,
@@ -313,6 +318,7 @@ class App:
     def _notice_stale(self, session):
         """One admin notice per stale episode (keyed by the series and the session it went stale), not one
         per evening; it names the rules that read the series."""
+        from bot.notify.outbox import admin_notice  # deliberately lazy: the session job only
         loaded = self.loaded
         for row in self.stale(session):
             readers = [r.id for r in loaded.rules if row.series in r.needs]
@@ -324,6 +330,9 @@ class App:
 
     def _queue_digest(self, prepared, session) -> int:
         """settings `digest: daily|weekly`: one message after the run, through the outbox (so exactly once)."""
+        from bot.app.digest import digest_text, due  # deliberately lazy: explain's text, for digests only
+        from bot.notify.alert import Alert  # deliberately lazy: the session job only
+        from bot.notify.outbox import enqueue  # deliberately lazy: as above
         settings = self.loaded.settings
         if not due(settings.digest, session.date(), calendar.next_session(session).date()):
             return 0
@@ -344,10 +353,29 @@ class App:
         """Sessions whose run time has passed since the last completed run, oldest first.
 
         A first start evaluates the latest session only: history is for `backtest`, not for alerts."""
+        from bot.app.schedule import sessions_due  # deliberately lazy: the daemon's schedule only
         schedule = self.loaded.settings.schedule
         last_done = self.store.last_done_session()
         limit = schedule.catch_up_sessions if last_done else min(1, schedule.catch_up_sessions)
-        return sessions_due(self.clock.now(), schedule.offset_minutes, after=last_done, limit=limit)
+        if last_done is None:
+            return sessions_due(self.clock.now(), schedule.offset_minutes, limit=limit)
+        missed = sessions_due(self.clock.now(), schedule.offset_minutes, after=last_done, limit=10_000)
+        if len(missed) > limit:
+            self._notice_missed(missed[:len(missed) - limit], limit)
+        return missed[max(len(missed) - limit, 0):] if limit else []
+
+    def _notice_missed(self, skipped, limit: int):
+        """Sessions missed beyond the catch-up window are not evaluated (no burst of stale alerts), and the
+        user hears which, once."""
+        from bot.notify.outbox import admin_notice  # deliberately lazy: the outbox only for the daemon's verbs
+        first, last = skipped[0].date(), skipped[-1].date()
+        text = (f"Closebell was not running for {len(skipped) + limit} session(s): {first} .. {last} "
+                f"({len(skipped)}) were not evaluated (more than schedule.catch_up_sessions = {limit} missed); "
+                f"the latest {limit} are caught up now. `python -m bot backtest --from {first} --to {last}` shows "
+                "what would have fired.")
+        log.warning(text)
+        admin_notice(self.store, self.loaded.settings, f"missed:{first}:{last}", text, session=last,
+                     now=self.clock.now())
 
     def run_due(self, session) -> R.SessionOutcome:
         """The job for `session` as the clock stands: late after the deadline, final at it."""
@@ -392,6 +420,7 @@ class App:
 
     def channels(self) -> list:
         """Each channel: configured or not (and why), and the rules routed to it."""
+        from bot.notify import channel_report  # deliberately lazy: the notifier registry, not for check
         try:
             rules = self.loaded.rules
         except ConfigError:  # notify-test with a broken rules file: the channels still get tested
@@ -400,6 +429,8 @@ class App:
 
     def notify_test(self, channel: str | None = None) -> list[R.ChannelTest]:
         """A sample alert with a chart through each configured channel (or one), with each exact failure."""
+        from bot.app.sample import sample_alert, sample_chart  # deliberately lazy: notify-test only
+        from bot.notify import NOTIFIERS, configured, make_notifier, notifier_module  # deliberately lazy: as above
         if channel and channel not in NOTIFIERS:
             raise UsageError(f"unknown channel '{channel}'{did_you_mean(channel, NOTIFIERS)} "
                              f"(channels: {', '.join(NOTIFIERS)})")
@@ -425,10 +456,13 @@ class App:
     def deliver_due(self, ignore_backoff: bool = False):
         """Send every due outbox row, one claimed unit at a time (expired claims are recovered first);
         quiet hours hold what may wait."""
+        from bot.notify import quiet  # deliberately lazy: delivery only (check --send, run, replay)
+        from bot.notify.outbox import deliver  # deliberately lazy: as above
         return deliver(self.store, self.loaded.settings, clock=self.clock, notifiers=self.notifiers,
                        hold_until=quiet.hold_until, ignore_backoff=ignore_backoff)
 
     def deliveries(self, include_sent: bool = False) -> list[R.DeliveryRow]:
+        from bot.notify.alert import Alert  # deliberately lazy: the outbox's verbs only
         statuses = None if include_sent else ("pending", "sending", "failed")
         return [R.DeliveryRow(r.id, r.rule_id, r.session, r.channel, r.status, r.attempts, r.last_error,
                               r.next_attempt_at, Alert.from_json(r.payload).title)
@@ -442,6 +476,7 @@ class App:
     # -- state -----------------------------------------------------------------------------------
 
     def status(self) -> R.Status:
+        from bot.app.schedule import next_run  # deliberately lazy: status only
         loaded, store, now = self.loaded, self.store, self.clock.now()
         runs = store.runs_list(1)
         last = None
@@ -474,6 +509,7 @@ class App:
 
     def last_alerts(self, count: int = 5) -> list:
         """The `count` most recent alerts delivered (one per rule and session, notices left out)."""
+        from bot.notify.alert import Alert  # deliberately lazy: the outbox's verbs only
         seen, out = set(), []
         for row in self.store.outbox_rows(["sent"], limit=500):
             key = (row.rule_id, row.session)
@@ -487,6 +523,7 @@ class App:
 
     def chart(self, names, months: int = 6) -> R.Chart:
         """A PNG of one or two series over the last `months` months of stored (or --data-dir) data."""
+        from bot.notify import charts  # deliberately lazy: matplotlib's wrapper only for charts
         names = self.series_names(names)[:2]
         months = max(1, min(int(months), 120))
         loaded = self.loaded

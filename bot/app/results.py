@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from bot.engine import expectations
-
 
 @dataclass(frozen=True)
 class RuleState:
@@ -164,7 +162,8 @@ class TestRulesResult:
 
     @property
     def summary(self) -> str:
-        return expectations.summary(self.outcomes)
+        from bot.engine.expectations import summary  # deliberately lazy: test-rules only, not every verb's start-up
+        return summary(self.outcomes)
 
     def to_json(self) -> dict:
         return {"tests": str(self.path), "passed": len(self.outcomes) - len(self.failed), "failed": len(self.failed),

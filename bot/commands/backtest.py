@@ -39,9 +39,8 @@ def write_json(result, pretty: bool) -> None:
         return
     out = sys.stdout
     out.write(f'{{"from":{json.dumps(result.window_from)},"to":{json.dumps(result.window_to)},"rules":{{')
-    for k, report in enumerate(result.reports):
-        out.write(("," if k else "") + json.dumps(report.rule) + ":")
-        out.write(json.dumps(result.rule_json(report), separators=(",", ":")))
+    for k, (report, text) in enumerate(result.rule_texts()):
+        out.write(("," if k else "") + json.dumps(report.rule) + ":" + text)
     out.write("}}\n")
 
 

@@ -88,12 +88,12 @@ def replay(app, arrivals: Arrivals, start: date, end: date, progress: bool = Fal
     loaded = app.loaded
     names = series_needed(loaded.rules)
     done = store.last_done_session()
-    if done is None:
+    if not per_session:  # everything up to `end` in one write per series; point in time is the frame's job
+        arrivals.preload(store, loaded, names, pd.Timestamp(end) + pd.Timedelta(days=1))
+    elif done is None:  # what was known before the window; each session's data then arrives at its close
         arrivals.preload(store, loaded, names, start)
     sessions = calendar.sessions(start, end)
     offset = loaded.settings.schedule.offset_minutes
-    if not per_session:  # everything up to `end` in one write per series; point in time is the frame's job
-        arrivals.preload(store, loaded, names, pd.Timestamp(end) + pd.Timedelta(days=1))
     items = sessions
     if progress:
         from tqdm import tqdm  # deliberately lazy: only on a terminal

@@ -5,16 +5,21 @@ and DST come from a maintained library rather than a hand-written list that
 goes stale every year. Building that calendar costs about half a second, more
 than everything else `check` does, so its answer (every session and its close)
 is kept in a small file in the state directory, keyed by the library's version
-and the month it was built in, and rebuilt when either changes.
+and the month it was built in, and rebuilt when either changes. The rebuild runs
+in a child process, so the library is never loaded into a long-lived daemon.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
+import subprocess
+import sys
 import warnings
 from datetime import datetime
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -53,10 +58,48 @@ def _build() -> Calendar:
     return Calendar(sessions, closes.astype(np.int64))
 
 
+def _save(calendar: Calendar, path: Path) -> None:
+    """Write atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, sessions=calendar.sessions.to_numpy(), closes=calendar._closes)
+    tmp.replace(path)
+
+
+def _load(path: Path) -> Calendar:
+    with np.load(path) as cached:
+        return Calendar(cached["sessions"], cached["closes"])
+
+
 def _cache_path():
     version = metadata.version("exchange-calendars")
     # the real month, even in a replay: the cache follows the library's data, not the simulated date
     return state_dir() / "cache" / f"xnys-{version}-{SYSTEM.today_et():%Y-%m}.npz"
+
+
+# The child's whole program: build, write the file named on its command line.
+CHILD = "import sys; from pathlib import Path; from bot.data.calendar import _build, _save; _save(_build(), Path(sys.argv[1]))"
+
+
+def _build_in_child(path: Path) -> Calendar | None:
+    """Build the calendar in a child Python and read back the file it writes (None if that failed).
+
+    exchange_calendars and what it imports stay ~6-9 MB resident in any process
+    that ever loaded them, and the daemon would keep them for months to use once;
+    the child's memory is given back when it exits.
+    """
+    root = str(Path(__file__).resolve().parents[2])  # the directory holding the `bot` package
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run([sys.executable, "-c", CHILD, str(path)], env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=300)
+        if done.returncode == 0:
+            return _load(path)
+        log.debug("calendar child failed (exit %s): %s", done.returncode, done.stderr.strip()[-500:])
+    except (OSError, ValueError, KeyError, subprocess.SubprocessError) as exc:
+        log.debug("calendar child failed: %s", exc)
+    return None
 
 
 @functools.lru_cache(maxsize=1)
@@ -64,18 +107,17 @@ def _calendar() -> Calendar:
     try:
         path = _cache_path()
         if path.is_file():
-            with np.load(path) as cached:
-                return Calendar(cached["sessions"], cached["closes"])
+            return _load(path)
     except (OSError, ValueError, KeyError) as exc:
         log.debug("calendar cache unreadable (%s); rebuilding", exc)
         path = None
-    calendar = _build()
+    calendar = _build_in_child(path) if path is not None else None
+    if calendar is not None:
+        return calendar
+    calendar = _build()  # the child could not run (or write): build here
     if path is not None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, sessions=calendar.sessions.to_numpy(), closes=calendar._closes)
-            tmp.replace(path)
+            _save(calendar, path)
         except OSError as exc:
             log.debug("calendar cache not written: %s", exc)
     return calendar

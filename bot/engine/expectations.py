@@ -17,7 +17,6 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from bot.engine.explain import closest_session
 from bot.engine.report import first_evaluable, per_year, rate_span, window
 
 KINDS = ("fires_within", "quiet_within", "fires", "quiet", "at_most_per_year", "at_least_per_year")
@@ -165,6 +164,7 @@ class _Checker:
         inside = fired[(fired >= lo) & (fired <= hi)]
         if len(inside):
             return self.outcome(e, True, _listing(inside, self.sessions))
+        from bot.engine.explain import closest_session  # deliberately lazy: explain's module only on a failure
         closest = closest_session(self.ev, rule, lo, hi)
         return self.outcome(e, False, "none", self.nearest(fired, lo, hi), self.sessions[closest].date())
 

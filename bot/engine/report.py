@@ -14,6 +14,8 @@ everything its left side ever reached (basis points written as points).
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import date
@@ -88,7 +90,11 @@ def first_evaluable(context, rule, rules_by_id: dict | None = None, _cache: dict
                     return None
                 start = max(start, first)
             continue
-        known &= ~np.isnan(context.eval(atom))
+        key = ("known", atom.key())  # a tuple: never a rule id; an atom shared by rules is looked at once
+        mask = cache.get(key)
+        if mask is None:
+            mask = cache[key] = ~np.isnan(context.eval(atom))
+        known &= mask
     known[:start] = False
     found = int(np.argmax(known)) if known.any() else None
     cache[rule.id] = found
@@ -135,6 +141,128 @@ def _round(x) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 4)
 
 
+def rounded(values: np.ndarray, digits: int = 4) -> list:
+    """`[None if v is NaN else round(v, digits) for v in values]` as arrays, the same floats (nested lists
+    for a 2-D array: one call rounds a rule's every horizon).
+
+    Scaled, rounded to a whole number and scaled back as np.round does. That can round the other
+    way from Python's round() (which rounds the exact value) only where the scaled value lies within
+    rounding error of a half, or is too big for that error to be small: those few go through round()
+    itself, so the JSON is byte for byte what the loop gave.
+    """
+    x = np.asarray(values, dtype=float)
+    scale = 10.0 ** digits
+    scaled = x * scale
+    whole = np.rint(scaled)
+    out = (whole / scale).astype(object)
+    out[np.isnan(x)] = None
+    with np.errstate(invalid="ignore"):
+        unsure = np.abs(np.abs(scaled - whole) - 0.5) < 1e-9 * np.maximum(np.abs(scaled), 1.0)
+    if unsure.any():
+        flat, xs = out.reshape(-1), x.reshape(-1)
+        for k in np.flatnonzero(unsure).tolist():
+            flat[k] = round(float(xs[k]), digits)
+    return out.tolist()
+
+
+_POWERS = 10 ** np.arange(10, dtype=np.int32)
+
+
+@functools.lru_cache(maxsize=4)
+def _fractions(places: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every fraction 0 .. 10**places - 1: its characters after the point with trailing zeros as NUL
+    (one digit at least: 0 is "0"), and how many characters that is."""
+    fraction = np.arange(10 ** places, dtype=np.int32)
+    chars = (48 + fraction[:, None] // _POWERS[places - 1::-1] % 10).astype(np.uint8)
+    kept = np.full(len(fraction), places, dtype=np.int32)
+    for j in range(1, places):
+        kept -= fraction % _POWERS[j] == 0
+    chars[np.arange(places) >= kept[:, None]] = 0
+    return chars, kept
+
+
+def rounded_json(values: np.ndarray, ends: Sequence[int], digits: int = 4) -> list[str]:
+    """For each segment `values[ends[k-1]:ends[k]]` of a 1-D array (ends ascending, the last one its
+    length), the text `json.dumps(rounded(segment, digits), separators=(",", ":"))` gives, made as arrays.
+
+    Python's repr of a float rounded to `digits` places below 1e9 (and, when not 0, at least 1e-4) is
+    its decimal digits with trailing zeros dropped ("2.5", "-0.0", "12.8286"). Those are written into a
+    byte matrix, one row per value and one column per character place, with NUL where a row has no
+    character (leading and trailing zeros, a plus sign); dropping the NULs leaves the JSON. NaN is
+    null; anything else (a value near a rounding half, huge or tiny, infinite) goes through round()
+    and json.dumps itself. Worth it over many values at once (the backtest formats a chunk of rules'
+    firings per call): float repr is the costliest part of the JSON of 300,000 firings.
+    """
+    if not 0 <= digits <= 6:
+        raise ValueError(f"rounded_json formats 0 to 6 places, not {digits}")
+    x = np.asarray(values, dtype=float)
+    total = len(x)
+    scale = 10 ** digits
+    places = max(digits, 1)  # characters after the point before trailing zeros are dropped ("3.0" for 0)
+    scaled = x * scale
+    whole = np.rint(scaled)
+    missing = np.isnan(x)
+    with np.errstate(invalid="ignore"):
+        plain = np.abs(np.abs(scaled - whole) - 0.5) >= 1e-9 * np.maximum(np.abs(scaled), 1.0)  # not NaN
+    plain &= (np.abs(whole) < 1e9 * scale) & ((whole == 0) | (np.abs(whole) >= scale / 1e4))
+    texts = {k: json.dumps(round(float(x[k]), digits)) + "," for k in np.flatnonzero(~plain & ~missing).tolist()}
+    units, fraction = np.divmod(np.where(plain, np.abs(whole), 0).astype(np.int64), scale)
+    units, fraction = units.astype(np.int32), fraction.astype(np.int32)  # below 1e9 and 10**digits
+    size = 1 + np.searchsorted(_POWERS[1:], units, side="right")  # digits before the point
+    chars, kept = _fractions(places)
+    left = int(size.max()) if total else 1
+    width = max([len(t) for t in texts.values()] + [left + places + 3])  # sign, digits, point, digits, comma
+    matrix = np.zeros((total, width), dtype=np.uint8)
+    minus = plain & np.signbit(whole)
+    matrix[:, 0] = np.where(minus, ord("-"), 0)
+    for i in range(left):  # the i-th digit leftwards from the point, right-aligned; no leading zero
+        matrix[:, left - i] = np.where(i < size, 48 + units // _POWERS[i] % 10, 0)
+    matrix[:, left + 1] = ord(".")
+    matrix[:, left + 2:left + 2 + places] = chars[fraction]
+    matrix[:, left + 2 + places] = ord(",")
+    length = minus + size + 2 + kept[fraction]  # characters each row keeps, its comma included
+    if missing.any():
+        matrix[missing] = np.frombuffer(b"null,".ljust(width, b"\0"), np.uint8)
+        length[missing] = 5
+    for k, text in texts.items():
+        matrix[k] = np.frombuffer(text.encode("ascii").ljust(width, b"\0"), np.uint8)
+        length[k] = len(text)
+    text = matrix[matrix != 0].tobytes().decode("ascii")
+    offsets = np.concatenate(([0], np.cumsum(length)))[list(ends)].tolist()
+    out, begin = [], 0
+    for end in offsets:
+        out.append("[" + text[begin:end - 1] + "]" if end > begin else "[]")
+        begin = end
+    return out
+
+
+class Days:
+    """The frame's sessions as dates, converted once and then picked by position: a report of 300,000
+    firings makes no pandas Timestamp, and formats no date it does not print."""
+
+    def __init__(self, sessions: pd.DatetimeIndex):
+        self.sessions = sessions
+        self._days = self._iso = None
+
+    @property
+    def days(self) -> np.ndarray:
+        if self._days is None:
+            self._days = self.sessions.values.astype("datetime64[D]")
+        return self._days
+
+    def day(self, i: int | None) -> date | None:
+        return None if i is None else self.days[i].item()
+
+    def dates(self, idx: np.ndarray) -> list[date]:
+        return self.days[idx].astype(object).tolist()
+
+    def iso(self, idx: np.ndarray) -> list[str]:
+        """'2024-07-11' per position; every session formatted once, by pandas' fast path for this format."""
+        if self._iso is None:
+            self._iso = np.asarray(self.sessions.strftime("%Y-%m-%d"), dtype=object)
+        return self._iso[idx].tolist()
+
+
 def _iso(d: date | None) -> str | None:
     return None if d is None else d.isoformat()
 
@@ -171,26 +299,46 @@ class Returns:
             self.by_horizon[h] = (fwd, sums, counts, ups, downs)
 
     def stats(self, idx: np.ndarray, span: tuple[int, int] | None, direction: str) -> dict[int, ForwardStats]:
-        out = {}
-        up = direction == "up"
+        return self.stats_many([(idx, span, direction)])[0]
+
+    def stats_many(self, groups: Sequence[tuple[np.ndarray, tuple[int, int] | None, str]]) \
+            -> list[dict[int, ForwardStats]]:
+        """`stats` for many (firing positions, span, direction) at once: one gather and one running count
+        over all their firings per horizon instead of a dozen array calls per rule. Each mean is still
+        the sum of that rule's own known returns in order, so every figure is what `stats` gave alone."""
+        out: list[dict[int, ForwardStats]] = [{} for _ in groups]
+        if not groups:
+            return out
+        every = np.concatenate([np.asarray(g[0], dtype=np.intp) for g in groups])
+        bounds = np.concatenate(([0], np.cumsum([len(g[0]) for g in groups])))
         for h, (fwd, sums, counts, ups, downs) in self.by_horizon.items():
-            after = fwd[idx]
-            after = after[after == after]  # drop NaN: past the end of the data, or a gap
-            n = len(after)
-            mean = positive = hit = base = base_hit = None
-            if n:
-                rises = int(np.count_nonzero(after > 0))
-                mean = float(after.sum()) / n
-                positive = rises / n
-                hit = (rises if up else int(np.count_nonzero(after < 0))) / n
-            if span is not None:
-                a, b = span[0], span[1] + 1
-                c = int(counts[b] - counts[a])
-                if c:
-                    base = float(sums[b] - sums[a]) / c
-                    moved = ups if up else downs
-                    base_hit = float(moved[b] - moved[a]) / c
-            out[h] = ForwardStats(h, n, _round(mean), _round(positive), _round(hit), _round(base), _round(base_hit))
+            after = fwd[every]
+            known = after == after  # NaN: past the end of the data, or a gap
+            kept = after[known]
+            # running counts over all firings, read at each rule's bounds: a rule's count is the difference
+            ends = np.concatenate(([0], np.cumsum(known)))[bounds]  # bounds of each rule's known returns
+            rises_at = np.concatenate(([0], np.cumsum(kept > 0)))[ends].tolist()
+            falls_at = np.concatenate(([0], np.cumsum(kept < 0)))[ends].tolist()
+            ends = ends.tolist()
+            for g, (_idx, span, direction) in enumerate(groups):
+                up = direction == "up"
+                a, b = ends[g], ends[g + 1]
+                n = b - a
+                mean = positive = hit = base = base_hit = None
+                if n:
+                    rises = rises_at[g + 1] - rises_at[g]
+                    mean = float(kept[a:b].sum()) / n
+                    positive = rises / n
+                    hit = (rises if up else falls_at[g + 1] - falls_at[g]) / n
+                if span is not None:
+                    lo, hi = span[0], span[1] + 1
+                    c = int(counts[hi] - counts[lo])
+                    if c:
+                        base = float(sums[hi] - sums[lo]) / c
+                        moved = ups if up else downs
+                        base_hit = float(moved[hi] - moved[lo]) / c
+                out[g][h] = ForwardStats(h, n, _round(mean), _round(positive), _round(hit), _round(base),
+                                         _round(base_hit))
         return out
 
 
@@ -239,9 +387,16 @@ class RuleReport:
     firings: int  # firings in the window
     per_year: float | None  # firings per year over the span
     forward: dict[int, ForwardStats]
-    dates: list[date]  # every firing in the window
-    indices: np.ndarray = field(repr=False, compare=False)  # their session positions
+    indices: np.ndarray = field(repr=False, compare=False)  # session positions of every firing in the window
     _evaluation: Any = field(default=None, repr=False, compare=False)
+    _returns: Any = field(default=None, repr=False, compare=False)  # the benchmark's Returns (shared)
+    _days: Any = field(default=None, repr=False, compare=False)  # Days of the frame (shared)
+
+    @property
+    def dates(self) -> list[date]:
+        """Every firing in the window, as dates (made when asked: JSON needs only their text)."""
+        days = self._days or Days(self._evaluation.frame.sessions)
+        return days.dates(self.indices)
 
     def firing_details(self, which: Iterable[int] | slice | None = None) -> list[Firing]:
         """Firings with values and rendered messages: `which` picks positions in `dates`
@@ -249,6 +404,7 @@ class RuleReport:
         positions = range(len(self.indices))
         chosen = positions[which] if isinstance(which, slice) else (positions if which is None else which)
         ev = self._evaluation
+        dates = self.dates
         rule = ev.rule(self.rule)
         bench = ev.frame.series(self.benchmark) if self.benchmark else None
         out = []
@@ -257,15 +413,22 @@ class RuleReport:
             fwd = {h: (_round(forward_returns(bench[i:i + h + 1], h)[0]) if bench is not None else None)
                    for h in self.forward}
             values = {k: _round(v) for k, v in ev.values(rule, i).items()}
-            out.append(Firing(self.dates[p], i, fwd, values, ev.message(rule, i)))
+            out.append(Firing(dates[p], i, fwd, values, ev.message(rule, i)))
         return out
 
     def forward_returns(self) -> dict[int, np.ndarray]:
         """The benchmark's % return after each firing, per horizon, as arrays aligned with `dates`."""
         if not self.benchmark:
             return {h: np.full(len(self.indices), np.nan) for h in self.forward}
+        if self._returns is not None:  # computed once per benchmark by summarize
+            return {h: self._returns.by_horizon[h][0][self.indices] for h in self.forward}
         values = self._evaluation.frame.series(self.benchmark)
         return {h: forward_returns(values, h)[self.indices] for h in self.forward}
+
+    def iso_dates(self) -> list[str]:
+        """`dates` as ISO strings, formatted as arrays."""
+        days = self._days or Days(self._evaluation.frame.sessions)
+        return days.iso(self.indices)
 
     def to_json(self) -> dict:
         return {"rule": self.rule, "title": self.title, "severity": self.severity, "benchmark": self.benchmark,
@@ -273,7 +436,7 @@ class RuleReport:
                 "from": _iso(self.span_from), "to": _iso(self.span_to), "sessions": self.sessions,
                 "firings": self.firings, "per_year": self.per_year,
                 "forward": {str(h): s.to_json() for h, s in self.forward.items()},
-                "dates": [d.isoformat() for d in self.dates]}
+                "dates": self.iso_dates()}
 
 
 def summarize(evaluation, start=None, end=None, horizons: Sequence[int] = HORIZONS,
@@ -285,26 +448,39 @@ def summarize(evaluation, start=None, end=None, horizons: Sequence[int] = HORIZO
     """
     frame, context = evaluation.frame, evaluation.context
     lo, hi = window(frame, start, end)
+    whole = lo == 0 and hi == len(frame) - 1
     by_id = {r.id: r for r in evaluation.rules}
     cache: dict = {}
     returns = ReturnsCache(frame, horizons)
-    out = []
+    days = Days(frame.sessions)
+    rows = []
     for rule in (rules if rules is not None else evaluation.rules):
-        all_idx = np.flatnonzero(evaluation.fires[rule.id])
-        idx = all_idx[(all_idx >= lo) & (all_idx <= hi)]
+        idx = np.flatnonzero(evaluation.fires[rule.id])
+        if not whole:
+            idx = idx[(idx >= lo) & (idx <= hi)]
         first = first_evaluable(context, rule, by_id, cache)
-        span = rate_span(first, idx, lo, hi)
-        bench = benchmark_of(rule, frame)
-        direction = direction_of(rule)
-        stats = returns.get(bench).stats(idx, span, direction) if bench else {
-            h: ForwardStats(h, 0, None, None, None, None, None) for h in horizons}
+        rows.append((rule, idx, first, rate_span(first, idx, lo, hi), benchmark_of(rule, frame)))
+    # forward-return figures in one pass per benchmark over all its rules' firings
+    stats: list = [None] * len(rows)
+    by_bench: dict[str, list[int]] = {}
+    for k, (rule, _idx, _first, _span, bench) in enumerate(rows):
+        if bench:
+            by_bench.setdefault(bench, []).append(k)
+        else:
+            stats[k] = {h: ForwardStats(h, 0, None, None, None, None, None) for h in horizons}
+    for bench, ks in by_bench.items():
+        groups = [(rows[k][1], rows[k][3], direction_of(rows[k][0])) for k in ks]
+        for k, figures in zip(ks, returns.get(bench).stats_many(groups)):
+            stats[k] = figures
+    out = []
+    for (rule, idx, first, span, bench), forward in zip(rows, stats):
         out.append(RuleReport(
-            rule=rule.id, title=rule.title, severity=rule.severity, benchmark=bench, direction=direction,
-            evaluable_from=day_of(frame.sessions, first),
-            span_from=day_of(frame.sessions, span[0]) if span else None,
-            span_to=day_of(frame.sessions, span[1]) if span else None,
+            rule=rule.id, title=rule.title, severity=rule.severity, benchmark=bench, direction=direction_of(rule),
+            evaluable_from=days.day(first),
+            span_from=days.day(span[0]) if span else None,
+            span_to=days.day(span[1]) if span else None,
             sessions=(span[1] - span[0] + 1) if span else 0, firings=len(idx), per_year=per_year(len(idx), span),
-            forward=stats, dates=to_dates(frame.sessions, idx), indices=idx, _evaluation=evaluation))
+            forward=forward, indices=idx, _evaluation=evaluation, _returns=returns.get(bench), _days=days))
     return out
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import ConfigError
+from bot.settings import cache as config_cache
 from bot.settings.load import config_dir as default_dir, load_series, load_settings
 from bot.settings.rules_file import load_rules
 
@@ -69,6 +70,21 @@ class LiveConfig:
             raise ConfigError(self.last_error or "no valid configuration")
         return self.current
 
+    def _read(self):
+        """(series, settings, rules) from the files, or from the cache of the last good read of these same
+        bytes (bot.settings.cache); a configuration is cached only after it validated."""
+        files = self.files()
+        wanted = config_cache.key(files)
+        cached = config_cache.load(files, wanted)
+        if cached is not None:
+            return cached
+        series = load_series(self.config_dir / "series.yaml")
+        settings = load_settings(self.config_dir / "settings.yaml")
+        rules = load_rules(self.rules_path, series)
+        if config_cache.key(files) == wanted:  # not edited while being read
+            config_cache.store(files, wanted, (series, settings, rules))
+        return series, settings, rules
+
     def reload(self) -> bool:
         """Re-read the files if they changed. Returns True when new rules took effect."""
         stamp = self.stamp()
@@ -76,9 +92,7 @@ class LiveConfig:
             return False
         self._stamp = stamp
         try:
-            series = load_series(self.config_dir / "series.yaml")
-            settings = load_settings(self.config_dir / "settings.yaml")
-            rules = load_rules(self.rules_path, series)
+            series, settings, rules = self._read()
         except ConfigError as exc:
             text = str(exc)
             self.last_error = text

@@ -56,7 +56,8 @@ PARAMS_SCHEMA = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # defer_build: built on first use (see bot.settings.models.Strict); RulesFile only ever for the schema
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class RuleSpec(_Strict):

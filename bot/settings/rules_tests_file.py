@@ -52,42 +52,23 @@ def rules_tests_path(rules_path) -> Path:
 def load_tests(path, rules, display: str | None = None) -> list[Expectation]:
     """Read and check a tests file against `rules` (Rule objects or ids); raise ConfigError listing every
     problem."""
-    try:
-        doc = yamlfile.load(path, display)
-    except ValueError:  # a date PyYAML cannot build (2024-13-01): read dates as text, report it here
-        doc = _loads_dates_as_text(Path(path).read_text(encoding="utf-8"), display or str(path))
-    return parse_tests(doc, rules)
+    return parse_tests(yamlfile.load(path, display, constructors=(_DatesAsText,)), rules)
 
 
 def loads_tests(text: str, rules, name: str = "rules.test.yaml") -> list[Expectation]:
-    try:
-        doc = yamlfile.loads(text, name)
-    except ValueError:
-        doc = _loads_dates_as_text(text, name)
-    return parse_tests(doc, rules)
+    return parse_tests(yamlfile.loads(text, name, constructors=(_DatesAsText,)), rules)
 
 
-class _DatesAsText(yaml.SafeLoader):
-    """SafeLoader that leaves dates as strings, so a bad one is a problem at its line, not a crash."""
+class _DatesAsText(yaml.constructor.SafeConstructor):
+    """Builds dates as the text written, for a file holding one PyYAML cannot build (2024-13-01): the
+    bad date is then a problem at its line (see `_date`), not a crash. Used on the same parsed nodes,
+    only when the safe constructor fails."""
+
+    def construct_yaml_timestamp(self, node):
+        return self.construct_scalar(node)
 
 
-_DatesAsText.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-
-
-def _loads_dates_as_text(text: str, name: str) -> yamlfile.Document:
-    node = yaml.compose(text, Loader=_DatesAsText)
-    data = yaml.load(text, Loader=_DatesAsText) if node is not None else None
-    values: dict = {}
-    keys: dict = {}
-    styles: dict = {}
-    problems: list[Problem] = []
-    if node is not None:
-        yamlfile._walk(node, (), values, keys, problems, name, styles)
-    if problems:
-        raise ConfigError(sorted(problems))
-    return yamlfile.Document(name, data, values, keys, styles, text.splitlines())
+_DatesAsText.add_constructor("tag:yaml.org,2002:timestamp", _DatesAsText.construct_yaml_timestamp)
 
 
 def _ids(rules: Iterable) -> list[str]:

@@ -9,6 +9,7 @@ did-you-mean where a name is close to a valid one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,7 @@ def _mark(node) -> tuple[int, int]:
 def _walk(node, path, values, keys, problems, filename, styles):
     values[path] = _mark(node)
     if isinstance(node, yaml.ScalarNode):
-        styles[path] = node.style
+        styles[path] = node.style or None  # libyaml reports a plain scalar's style as '', PyYAML as None
     if isinstance(node, yaml.MappingNode):
         seen = {}
         for key_node, value_node in node.value:
@@ -128,8 +129,10 @@ def _walk(node, path, values, keys, problems, filename, styles):
             _walk(item, path + (i,), values, keys, problems, filename, styles)
 
 
-def load(path: str | Path, display: str | None = None) -> Document:
-    """Parse one YAML file; raise ConfigError naming file:line:col for anything YAML rejects."""
+def load(path: str | Path, display: str | None = None, constructors: tuple = ()) -> Document:
+    """Parse one YAML file; raise ConfigError naming file:line:col for anything YAML rejects.
+
+    `constructors`: see `loads`."""
     path = Path(path)
     name = display or str(path)
     try:
@@ -146,25 +149,39 @@ def load(path: str | Path, display: str | None = None) -> Document:
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(name, 1, 1, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")]) \
             from None
-    return loads(text, name)
+    return loads(text, name, constructors)
 
 
-def loads(text: str, name: str = "<string>") -> Document:
+def loads(text: str, name: str = "<string>", constructors: tuple = ()) -> Document:
+    """Parse YAML text once: compose the node graph (libyaml when it is safe, see `compose`), refuse alias
+    bombs, then build the data and the map of positions from that one graph.
+
+    `constructors` are extra PyYAML constructor classes tried in turn when the safe one raises ValueError
+    (a date such as 2024-13-01 that PyYAML cannot build): rules_tests_file passes one that keeps dates as
+    text, so the bad date is reported at its line by the file's own checks. The last ValueError propagates.
+    """
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = compose(text)
         if node is not None:
             _refuse_alias_bombs(node, text, name)
-        data = yaml.load(text, Loader=yaml.SafeLoader) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or "invalid YAML"
-        hint = _yaml_hint(text, line, what)
-        raise ConfigError([Problem(name, line, col, f"YAML syntax: {what}{hint}")]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([Problem(name, 1, 1, f"YAML syntax: {exc}")]) from None
+        raise ConfigError([_syntax_problem(exc, text, name)]) from None
     except RecursionError:
         raise ConfigError([Problem(name, 1, 1, "YAML nested too deeply")]) from None
+    data = None
+    if node is not None:
+        choices = (yaml.constructor.SafeConstructor, *constructors)
+        for i, constructor in enumerate(choices):
+            try:
+                data = constructor().construct_document(node)
+                break
+            except ValueError:
+                if i == len(choices) - 1:
+                    raise
+            except yaml.YAMLError as exc:  # an unknown tag (!!python/object)
+                raise ConfigError([_syntax_problem(exc, text, name)]) from None
+            except RecursionError:
+                raise ConfigError([Problem(name, 1, 1, "YAML nested too deeply")]) from None
     values: dict = {}
     keys: dict = {}
     styles: dict = {}
@@ -174,6 +191,74 @@ def loads(text: str, name: str = "<string>") -> Document:
     if problems:
         raise ConfigError(sorted(problems))
     return Document(name, data, values, keys, styles, text.splitlines())
+
+
+def _syntax_problem(exc: yaml.YAMLError, text: str, name: str) -> Problem:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = exc.problem or "invalid YAML"
+        return Problem(name, line, col, f"YAML syntax: {what}{_yaml_hint(text, line, what)}")
+    return Problem(name, 1, 1, f"YAML syntax: {exc}")
+
+
+# -- composing: libyaml when it is safe, pure Python to word an error ---------------------------------
+
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)  # PyYAML built with libyaml: ~12x faster to compose
+MAX_FAST_DEPTH = 300  # collections nested; deeper files are composed by PyYAML's own parser, as always
+_LEADING = re.compile(r"^[ \t?:-]*", re.MULTILINE)
+
+
+def compose(text: str):
+    """The node graph of `text` (None for an empty document); raises yaml.YAMLError as PyYAML words it.
+
+    libyaml (yaml.CSafeLoader) composes the graph; PyYAML's pure-Python parser
+    runs only when libyaml rejects the text, so that a syntax error is reported
+    word for word as it always was (libyaml words them differently), and for a
+    file nested deeper than MAX_FAST_DEPTH: libyaml's composer recurses in C,
+    where `[` * 100,000 overflows the stack and kills the process instead of
+    raising, while PyYAML's raises RecursionError ("YAML nested too deeply").
+    """
+    if _FAST_LOADER is not None and _depth_at_most(text, MAX_FAST_DEPTH):
+        loader = _FAST_LOADER(text)
+        try:
+            return loader.get_single_node()
+        except yaml.YAMLError:
+            pass  # say what PyYAML says, below
+        finally:
+            loader.dispose()
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
+def _depth_at_most(text: str, limit: int) -> bool:
+    """Whether `text` nests at most `limit` collections, decided without recursion.
+
+    First a bound from the text alone: a flow collection needs an opening `[`
+    or `{`, and a block collection starts in the run of indentation and
+    indicators (`- `, `? `, `: `) that begins its line, or at the first key
+    after it, each nested one to the right of its parent except a sequence
+    under a mapping key (hence twice the run). Only when that bound is over the
+    limit are libyaml's events counted (iteratively, in C).
+    """
+    bound = text.count("[") + text.count("{") + 2 * (max(map(len, _LEADING.findall(text)), default=0) + 1) + 1
+    if bound <= limit:
+        return True
+    depth = 0
+    loader = _FAST_LOADER(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > limit:
+                    return False
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return False  # PyYAML words the error
+    finally:
+        loader.dispose()
+    return True
 
 
 MAX_ALIAS_GROWTH = 10_000  # values that aliases may add to a file, beyond those written in it

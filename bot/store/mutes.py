@@ -12,6 +12,9 @@ from bot.store.connect import insert, utc
 from bot.store.schema import mutes
 
 
+ACTIVE = sa.select(mutes.c.rule_id, mutes.c.until).where(mutes.c.until > sa.bindparam("b_now", type_=mutes.c.until.type))
+
+
 class Mutes:
     def __init__(self, engine):
         self.engine = engine
@@ -29,5 +32,5 @@ class Mutes:
     def active(self, now: datetime) -> dict[str, datetime]:
         """Rules muted at `now`, with when each mute ends (aware UTC)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(mutes.c.rule_id, mutes.c.until).where(mutes.c.until > utc(now))).all()
+            rows = conn.execute(ACTIVE, {"b_now": utc(now)}).all()
         return {rid: stored_time(until) for rid, until in rows}

@@ -21,6 +21,16 @@ LISTED = (outbox.c.id, outbox.c.rule_id, outbox.c.session, outbox.c.channel, out
           outbox.c.payload, outbox.c.owner, outbox.c.lease_until)
 
 
+# Built once (every delivery runs them; building a statement costs twice what running it does here).
+_NOW = sa.bindparam("b_now", type_=outbox.c.next_attempt_at.type)
+_EXPIRED = sa.and_(outbox.c.status == "sending", sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= _NOW))
+ANY_EXPIRED = sa.select(outbox.c.id).where(_EXPIRED).limit(1)
+RECOVER = outbox.update().where(_EXPIRED).values(status="pending", owner=None, lease_until=None)
+_PENDING = sa.select(outbox).where(outbox.c.status == "pending")
+DUE = {True: _PENDING, False: _PENDING.where(outbox.c.next_attempt_at <= _NOW)}  # by ignore_backoff
+DUE = {k: q.order_by(outbox.c.session, outbox.c.id).limit(sa.bindparam("b_limit")) for k, q in DUE.items()}
+
+
 class Outbox:
     def __init__(self, engine):
         self.engine = engine
@@ -39,11 +49,8 @@ class Outbox:
 
     def due(self, now: datetime, limit: int = 1000, ignore_backoff: bool = False) -> list:
         """Pending rows whose next attempt is due (every pending row with `ignore_backoff`), oldest first."""
-        query = sa.select(outbox).where(outbox.c.status == "pending")
-        if not ignore_backoff:
-            query = query.where(outbox.c.next_attempt_at <= utc(now))
         with self.engine.connect() as conn:
-            return conn.execute(query.order_by(outbox.c.session, outbox.c.id).limit(limit)).all()
+            return conn.execute(DUE[bool(ignore_backoff)], {"b_now": utc(now), "b_limit": limit}).all()
 
     def claim(self, ids: list[int], owner: str, lease_until: datetime, due_by: datetime | None = None) -> list:
         """Claim every row of `ids` for `owner` until `lease_until`, or none; the claimed rows as they now are.
@@ -100,10 +107,12 @@ class Outbox:
         The alert may have gone out before the process died: it is sent again
         (at least once). A claim without a lease predates leases: expired.
         """
-        expired = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= utc(now))
+        params = {"b_now": utc(now)}
+        with self.engine.connect() as conn:  # every delivery asks first: a write only when a claim expired
+            if conn.execute(ANY_EXPIRED, params).first() is None:
+                return 0
         with self.engine.begin() as conn:
-            return conn.execute(outbox.update().where(outbox.c.status == "sending", expired)
-                                .values(status="pending", owner=None, lease_until=None)).rowcount
+            return conn.execute(RECOVER, params).rowcount
 
     def requeue_failed(self, now: datetime) -> int:
         with self.engine.begin() as conn:

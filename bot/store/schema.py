@@ -117,7 +117,13 @@ def _v3(conn):
         conn.execute(sa.text(f"ALTER TABLE outbox ADD COLUMN {name} {kind.compile(dialect=conn.dialect)}"))
 
 
-MIGRATIONS = [_v1, _v2, _v3]  # index i takes the store from version i to i + 1
+def _v4(conn):
+    # the newest release date per series is then one index seek, not a read of every row
+    # (Observations.last_release_dates, asked after every session)
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_observations_release ON observations (series, release_date)"))
+
+
+MIGRATIONS = [_v1, _v2, _v3, _v4]  # index i takes the store from version i to i + 1
 VERSION = len(MIGRATIONS)
 
 

@@ -23,14 +23,19 @@ def observations(dates, values, release_dates=None, origin: str | None = None, l
     `bot.data.clean` to judge (conflicting values drop the date, with a warning
     that names `origin` and, for a file, the `lines` each row came from).
     """
-    index = pd.DatetimeIndex(pd.to_datetime(dates), name="date").normalize().as_unit("ns")
-    frame = pd.DataFrame({"value": pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(
-        dtype=float)}, index=index)
+    # midnight timestamps: datetime64[D] drops any time of day without .normalize() (which also infers a freq)
+    days = pd.to_datetime(dates).to_numpy().astype("datetime64[D]").astype("datetime64[ns]")
+    index = pd.DatetimeIndex(days, name="date")
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":  # already numbers (the CSV fast path)
+        numbers = values.astype(float, copy=False)
+    else:
+        numbers = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(dtype=float)
+    frame = pd.DataFrame({"value": numbers}, index=index)
     if release_dates is None:
-        frame["release_date"] = pd.NaT
+        frame["release_date"] = np.full(len(index), np.datetime64("NaT"), dtype="datetime64[ns]")
     else:
         frame["release_date"] = pd.to_datetime(pd.Series(list(release_dates)), errors="coerce").to_numpy()
-    frame["release_date"] = frame["release_date"].astype("datetime64[ns]")
+        frame["release_date"] = frame["release_date"].astype("datetime64[ns]")
     attrs = {}
     if origin:
         attrs[cleaning.ORIGIN] = origin

@@ -14,6 +14,7 @@ naming the file and line.
 
 from __future__ import annotations
 
+import codecs
 import csv as csvlib
 import io
 from datetime import date
@@ -50,14 +51,83 @@ def read(path, series=None, today: date | None = None) -> pd.DataFrame:
     last line are still dropped. Raises DataError for a file that cannot be
     read at all (missing, not UTF-8, no `date,value` header, a date that is not
     YYYY-MM-DD), naming the file and line.
+
+    A well-formed file (the shipped history, anything the bot writes) is read
+    in one vectorized pass (`_fast`); anything that looks off sends the file
+    through the careful reader (`_careful`), which names the line of every row
+    it drops. Both hand the same columns to `_frame`, so a file reads the same
+    either way.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file (each series NAME is read from DIR/NAME.csv)")
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = path.read_bytes()
+    except OSError as exc:
         raise DataError(f"{path}: not a readable CSV ({exc})") from None
+    parts = _fast(raw)
+    if parts is None:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: not a readable CSV ({exc})") from None
+        parts = _careful(path, text)
+    frame = _frame(path, *parts)
+    kept, _ = cleaning.clean(frame, series, today)
+    return kept
+
+
+# A file takes the fast path only when its header is exactly one of these and every byte after it is one of
+# _PLAIN: no spaces, tabs, carriage returns or other line breaks, no quotes, no letters (so no 'nan' or 'inf').
+_HEADERS = {b"date,value\n": 1, b"date,value,release_date\n": 2}  # header -> commas on every line
+_PLAIN = b"0123456789-+.eE,\n"
+
+
+def _fast(raw: bytes):
+    """(dates, values, release dates, line numbers) of a well-formed file, or None to read it carefully.
+
+    Well-formed: the exact header, one row per line, each with every field, no
+    blank line, a newline at the end (so no cut last line), every value a number,
+    dates that parse, ascending with none repeated. That is every file the
+    careful path would read without a remark, so the frame is the same;
+    anything else (however harmless) is left to the careful path, which words
+    the problem with its file:line.
+    """
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    end = raw.find(b"\n") + 1
+    commas = _HEADERS.get(raw[:end])
+    if commas is None or not raw.endswith(b"\n") or b"\n\n" in raw:
+        return None
+    body = raw[end:]
+    rows = body.count(b"\n")
+    if not rows or body.count(b",") != commas * rows or body.translate(None, _PLAIN):
+        return None
+    try:
+        table = pd.read_csv(io.BytesIO(raw), dtype={"date": str, "value": float, "release_date": str},
+                            keep_default_na=False, na_values=[""], engine="c")
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None
+    if len(table) != rows:
+        return None
+    values = table["value"].to_numpy(dtype=float)
+    if not np.isfinite(values).all():
+        return None
+    days = pd.to_datetime(table["date"], format="%Y-%m-%d", errors="coerce")
+    stamps = days.to_numpy()
+    if days.isna().any() or not (stamps[1:] > stamps[:-1]).all():  # ascending, none repeated
+        return None
+    released = None
+    if commas == 2:
+        texts = table["release_date"]
+        released = pd.to_datetime(texts, format="%Y-%m-%d", errors="coerce")
+        if (released.isna() & texts.notna()).any():
+            return None
+    return days, values, released, np.arange(2, rows + 2, dtype=np.int64)
+
+
+def _careful(path: Path, text: str):
+    """(dates, values, release dates, line numbers) of any readable file, every dropped row named with its line."""
     lines = text.splitlines(keepends=True)
     numbers = [n for n, line in enumerate(lines, start=1) if line.strip()]  # pandas skips blank lines too
     if not numbers:
@@ -107,13 +177,16 @@ def read(path, series=None, today: date | None = None) -> pd.DataFrame:
     keep = ~not_numbers.to_numpy()
     cleaning.reject(rejected)
 
+    return days[keep], values[keep].to_numpy(dtype=float), None if released is None else released[keep], \
+        numbers[keep].to_numpy()
+
+
+def _frame(path: Path, dates, values, released, numbers) -> pd.DataFrame:
+    """The observations frame of a file's rows: a row without a release date is known from the earliest one."""
     release_dates = None
     if released is not None:
-        release_dates = released[keep]
+        release_dates = released
         known = release_dates.dropna()
         if not known.empty:
             release_dates = release_dates.fillna(known.min())
-    dates, values, numbers = days[keep], values[keep].to_numpy(dtype=float), numbers[keep]
-    frame = observations(dates, values, release_dates, origin=str(path), lines=numbers.to_numpy())
-    kept, _ = cleaning.clean(frame, series, today)
-    return kept
+    return observations(dates, values, release_dates, origin=str(path), lines=numbers)

@@ -1,0 +1,127 @@
+"""The validated configuration kept on disk, so a command skips YAML, validation and rule parsing when the
+files have not changed since the last one that read them.
+
+Reading a 1,000-rule book costs more than a second (YAML, pydantic, every
+expression parsed and checked); the same objects unpickle in a tenth of that.
+One cache file per configuration location lives under the state directory
+(`$CLOSEBELL_HOME/cache/config-<where>.pickle`, beside the calendar cache),
+holding the key it was built for and the (series, settings, rules) built.
+
+Correctness comes first:
+- the key is a hash of the three files' bytes (a missing settings file is
+  hashed as missing), the bot's version, the Python version, pydantic's
+  version and the size and time of every module of the bot (a developer's
+  edit to the parser changes it as surely as a release does): any byte of
+  change misses;
+- the key is written in a header and compared before anything is unpickled,
+  so a cache from an earlier edit is never loaded;
+- a cache that cannot be read or unpickled is ignored (and rebuilt by the
+  next good read); writing is atomic (a temporary file renamed over the old
+  one), so a reader never sees half a file;
+- only a configuration that validated is ever written: every error comes
+  from a real parse of the files, worded with its file:line:col;
+- a configuration is stored only if its files still hash to the key computed
+  before they were read, so an edit made while they were being parsed is
+  never stored under the old bytes' key.
+
+Why pickle: the cache holds the bot's own objects (pydantic models, rule
+dataclasses with their expression trees), written by this code into the
+user's own state directory, next to the database and lock the bot already
+trusts. Unpickling runs code named in the file, so a file there is trusted as
+much as the state directory itself is; nothing from elsewhere is ever read
+as a cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import pickle
+import sys
+import tempfile
+from pathlib import Path
+
+import bot
+from bot.settings.paths import state_dir
+
+log = logging.getLogger(__name__)
+
+FORMAT = b"closebell-config-cache 1\n"  # bump when the layout of the file changes
+_MISSING = b"\x00missing\x00"
+
+
+@functools.lru_cache(maxsize=1)
+def _code() -> bytes:
+    """What the cached objects depend on besides the files: versions, and the bot's modules as they are."""
+    import pydantic  # deliberately lazy: only its version is wanted, and only once pydantic is loaded anyway
+
+    out = hashlib.sha256(f"closebell {bot.__version__}; python {sys.version}; pydantic {pydantic.VERSION}"
+                         .encode())
+    root = os.path.dirname(bot.__file__)
+    for directory, subdirectories, names in os.walk(root):
+        subdirectories.sort()
+        for name in sorted(names):
+            if name.endswith(".py"):
+                try:
+                    stat = os.stat(os.path.join(directory, name))
+                except OSError:
+                    continue
+                out.update(f"{directory[len(root):]}/{name} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+    return out.digest()
+
+
+def key(files: list[Path]) -> str:
+    """The hash of the files' bytes (in order) and of the code that reads them."""
+    out = hashlib.sha256(_code())
+    for path in files:
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            data = _MISSING
+        except OSError as exc:  # unreadable: a key that never matches, and the parse reports it
+            data = _MISSING + str(exc).encode() + os.urandom(8)
+        out.update(len(data).to_bytes(8, "big"))
+        out.update(data)
+    return out.hexdigest()
+
+
+def path_for(files: list[Path]) -> Path:
+    """The cache file of this configuration location (its files' absolute paths)."""
+    where = hashlib.sha256("\n".join(str(Path(p).absolute()) for p in files).encode()).hexdigest()[:16]
+    return state_dir() / "cache" / f"config-{where}.pickle"
+
+
+def load(files: list[Path], wanted: str):
+    """The objects cached for key `wanted`, or None (no cache, another key, or a file that cannot be read)."""
+    path = path_for(files)
+    try:
+        with open(path, "rb") as handle:
+            header = handle.readline()
+            if header != FORMAT or handle.readline().rstrip(b"\n").decode("ascii") != wanted:
+                return None
+            return pickle.load(handle)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - anything from a damaged file: ignore it, the files are re-read
+        log.debug("configuration cache %s unreadable (%s); reading the files", path, exc)
+        return None
+
+
+def store(files: list[Path], built: str, payload) -> None:
+    """Write `payload` for key `built`, atomically; a failure to write only costs the next read its speed."""
+    path = path_for(files)
+    try:
+        data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(FORMAT + built.encode("ascii") + b"\n" + data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except Exception as exc:  # noqa: BLE001 - a read-only or full state directory must not stop the bot
+        log.debug("configuration cache %s not written: %s", path, exc)
