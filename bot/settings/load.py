@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
 from pydantic import BaseModel, ValidationError
 
 from bot.data.sources import SOURCES
@@ -26,6 +25,7 @@ def config_dir(explicit: str | None = None) -> Path:
         return Path(chosen)
     if Path("config").is_dir():
         return Path("config")
+    import platformdirs  # deliberately lazy: ~10 ms, only when neither --config nor ./config says
     return Path(platformdirs.user_config_dir("closebell", appauthor=False))
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
 
 def state_dir() -> Path:
     home = os.environ.get("CLOSEBELL_HOME")
     if home:
         return Path(home)
+    import platformdirs  # deliberately lazy: ~10 ms, only when CLOSEBELL_HOME is unset
     return Path(platformdirs.user_data_dir("closebell", appauthor=False))
