@@ -202,6 +202,10 @@ def test_a_mute_button_persists_the_mute_and_edits_the_message(app, telegram):
     assert "soft-cpi-rotation" in app.store.mutes(app.clock.now())
     [answer] = telegram.sent("answerCallbackQuery")
     assert "muted until" in answer.fields["text"]
+    from datetime import date
+    result = app.check(date(2024, 7, 11), send=True)  # the rule fires that day: the mute suppresses the alert
+    assert [s.id for s in result.fired] == ["soft-cpi-rotation"]
+    assert not [r for r in app.store.outbox_rows() if r.rule_id == "soft-cpi-rotation"]
     app.unmute("soft-cpi-rotation")
 
 
