@@ -383,8 +383,10 @@ class App:
         deadline = self.deadline(session)
         return self.run_session(session, late=now > deadline, final=now >= deadline)
 
-    def catch_up(self, should_stop=lambda: False) -> list[R.SessionOutcome]:
-        """Every session missed since the last completed run, oldest first."""
+    def catch_up(self, should_stop=lambda: False, run=None) -> list[R.SessionOutcome]:
+        """Every session missed since the last completed run, oldest first, each through `run` (default
+        `run_due`; the daemon passes its own, which also schedules a look again while data is late)."""
+        run = run or self.run_due
         due = self.sessions_due()
         if due:
             log.info("catching up %d session(s): %s", len(due), ", ".join(f"{d:%Y-%m-%d}" for d in due))
@@ -392,7 +394,7 @@ class App:
         for session in due:
             if should_stop():
                 break
-            outcomes.append(self.run_due(session))
+            outcomes.append(run(session))
         return outcomes
 
     # -- data -------------------------------------------------------------------------------------

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
-from bot.commands.common import build_app, parse_date, weekday
+from bot.commands.common import build_app, parse_date, print_json, weekday
 
 
 def run(args) -> int:
@@ -20,7 +19,7 @@ def run(args) -> int:
         for failure in result.delivery.failed:
             print(f"failed: {failure}", file=sys.stderr)
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
+        print_json(result.to_json(), args.pretty)
         return 0
     print(f"Session {weekday(result.session)}: {len(result.rules)} rule(s), {len(result.fired)} fire(s).")
     for state in result.rules:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
-from bot.commands.common import build_app
+from bot.commands.common import build_app, print_json
 
 
 def run(args) -> int:
@@ -16,7 +14,7 @@ def run(args) -> int:
             print(f"failed: {failure}")
     rows = app.deliveries(include_sent=args.all)
     if args.json:
-        print(json.dumps([r.to_json() for r in rows], indent=2))
+        print_json([r.to_json() for r in rows], args.pretty)
         return 0
     if not rows:
         print("outbox: nothing pending or failed" if not args.all else "outbox: empty")

@@ -96,10 +96,7 @@ class Daemon:
 
     def catch_up(self):
         """Every session missed since the last completed run, oldest first (also the after-close job)."""
-        due = self.app.sessions_due()
-        if due:
-            log.info("catching up %d session(s): %s", len(due), ", ".join(f"{d:%Y-%m-%d}" for d in due))
-        outcomes = [self.process(session) for session in due if not self.stop_event.is_set()]
+        outcomes = self.app.catch_up(should_stop=self.stop_event.is_set, run=self.process)
         release_memory()
         return outcomes
 

@@ -115,7 +115,14 @@ class Evaluation:
         return next(r for r in self.rules if r.id == rule_id)
 
     def fire_dates(self, rule_id: str, start=None, end=None) -> pd.DatetimeIndex:
-        sessions = self.frame.sessions[self.fires[rule_id]]
+        return self._dates(self.fires[rule_id], start, end)
+
+    def resolve_dates(self, rule_id: str, start=None, end=None) -> pd.DatetimeIndex:
+        return self._dates(self.resolves[rule_id], start, end)
+
+    def _dates(self, mask, start, end) -> pd.DatetimeIndex:
+        """The sessions where `mask` is true, within [start, end]."""
+        sessions = self.frame.sessions[mask]
         if start is not None:
             sessions = sessions[sessions >= pd.Timestamp(start)]
         if end is not None:
@@ -127,14 +134,6 @@ class Evaluation:
 
     def resolved_on(self, i: int) -> list[Rule]:
         return [r for r in self.rules if self.resolves[r.id][i]]
-
-    def resolve_dates(self, rule_id: str, start=None, end=None) -> pd.DatetimeIndex:
-        sessions = self.frame.sessions[self.resolves[rule_id]]
-        if start is not None:
-            sessions = sessions[sessions >= pd.Timestamp(start)]
-        if end is not None:
-            sessions = sessions[sessions <= pd.Timestamp(end)]
-        return sessions
 
     def value(self, node: E.Node, i: int) -> float:
         return float(self.context.eval(node)[i])
