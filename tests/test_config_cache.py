@@ -10,7 +10,8 @@ import pytest
 import bot
 from bot.errors import ConfigError
 from bot.settings import cache as config_cache
-from bot.settings import live
+from bot.settings import load as loaders
+from bot.settings import rules_file
 from bot.settings.live import LiveConfig
 from tests.conftest import ROOT
 
@@ -33,8 +34,8 @@ def fresh(directory) -> LiveConfig:
 def no_parsing(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the files were parsed; the cache was expected to answer")
-    for name in ("load_series", "load_settings", "load_rules"):
-        monkeypatch.setattr(live, name, refuse)
+    for module, name in ((loaders, "load_series"), (loaders, "load_settings"), (rules_file, "load_rules")):
+        monkeypatch.setattr(module, name, refuse)
 
 
 def test_a_hit_gives_the_same_configuration_without_parsing(config, monkeypatch):
@@ -66,7 +67,7 @@ def test_another_version_of_the_bot_misses(config, monkeypatch):
     fresh(config).get()
     monkeypatch.setattr(bot, "__version__", bot.__version__ + ".1")
     config_cache._code.cache_clear()
-    monkeypatch.setattr(live, "load_rules", lambda *a, **k: [])
+    monkeypatch.setattr(rules_file, "load_rules", lambda *a, **k: [])
     try:
         assert fresh(config).get().rules == []
     finally:
@@ -101,3 +102,41 @@ def test_an_invalid_edit_of_a_cached_configuration_is_reported(config):
     rules.write_text(rules.read_text().replace("cooldown: 15", "cooldown: -15", 1))
     with pytest.raises(ConfigError, match="cooldown"):
         fresh(config).get()
+
+
+def test_a_hit_imports_no_pydantic(config, tmp_path):
+    """What makes `check` cheap: the cache holds plain records (bot.settings.values), so a hit never loads
+    pydantic or the models; a miss does, to validate."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys; from bot.settings.live import LiveConfig; "
+             f"LiveConfig({str(config / 'rules.yaml')!r}, {str(config)!r}).get(); "
+             "print(sorted(m for m in ('pydantic', 'bot.settings.models', 'bot.settings.rules_file') "
+             "if m in sys.modules))")
+    env = {**os.environ, "CLOSEBELL_HOME": str(tmp_path / "home")}
+
+    def loaded():
+        done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert loaded() == "['bot.settings.models', 'bot.settings.rules_file', 'pydantic']"  # a miss validates
+    assert loaded() == "[]"  # a hit
+
+
+def test_records_answer_like_the_models(config):
+    """The running bot reads records; tests hand it models: both answer the same fields and methods."""
+    from bot.settings import models, values
+
+    loaded = fresh(config).get()
+    iwm = loaded.series["IWM"]
+    assert isinstance(iwm, values.SeriesDef) and isinstance(loaded.settings, values.Settings)
+    model = models.SeriesDef(**vars(iwm) | {"fallback": vars(iwm.fallback) if iwm.fallback else None})
+    assert (model.chain, model.move_limit(), model.primary) == (iwm.chain, iwm.move_limit(), iwm.primary)
+    assert models.freeze(model) == iwm
+    assert set(vars(loaded.settings.notify)) == set(models.Notify.model_fields)
+    with pytest.raises(AttributeError, match="read-only"):
+        loaded.settings.notify.charts = False

@@ -55,7 +55,7 @@ def test_the_default_directory_is_found_by_validate_without_flags(tmp_path, monk
 
 
 def test_a_config_directory_in_the_working_directory_comes_before_the_user_one(tmp_path, monkeypatch):
-    from bot.settings.load import config_dir
+    from bot.settings.paths import config_dir
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("CLOSEBELL_CONFIG")
     monkeypatch.chdir(tmp_path)

@@ -26,7 +26,7 @@ from bot.engine import frame as frames
 from bot.engine.rules import names_in
 from bot.errors import ClosebellError, ConfigError, DataError, UsageError
 from bot.settings.live import LiveConfig, Loaded
-from bot.settings.yamlfile import did_you_mean
+from bot.engine.suggest import did_you_mean
 
 # Each verb imports what only it needs inside its method (marked `deliberately lazy`), so `check` pays for
 # the evaluation alone: explain, sweep, the tests file, the backtest report, the notifiers and the outbox

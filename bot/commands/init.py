@@ -15,7 +15,7 @@ from pathlib import Path
 import platformdirs
 
 from bot.errors import ConfigError
-from bot.settings.load import config_dir
+from bot.settings.paths import config_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTERS = ("rules.yaml", "rules.test.yaml", "series.yaml", "settings.yaml")

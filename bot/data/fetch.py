@@ -29,7 +29,7 @@ from bot.data import clean as cleaning
 from bot.data.sources import get_source
 from bot.data.sources.base import between
 from bot.errors import ClosebellError, SourceError, SourceUnreachable
-from bot.settings.models import SeriesDef, SourceSettings
+from bot.settings.values import SeriesDef, SourceSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class FetchResult:
 def chain_for(series: SeriesDef, data_dir: str | None):
     """(source name, symbol, source settings) to try in order."""
     if data_dir:
-        return [("csv", series.name, SourceSettings(base_url=str(data_dir)))]
+        return [("csv", series.name, SourceSettings(base_url=str(data_dir), timeout=None))]
     return [(ref.source, ref.symbol, None) for ref in series.chain]
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from bot.engine import expr as E
-from bot.engine.functions import FUNCTIONS, MAX_WINDOW, M, N, RULE, X
+from bot.engine.functions import FUNCTIONS, MAX_WINDOW, M, N, RULE, X, is_window
 from bot.engine.messages import Template, parse_template
 from bot.engine.suggest import did_you_mean
 from bot.errors import TemplateError
@@ -31,11 +31,6 @@ class Catalog:
 class Finding:
     offset: int  # characters into the text checked
     message: str
-
-
-def is_window(value: float) -> bool:
-    """A whole number of sessions from 1 to MAX_WINDOW."""
-    return value == int(value) and 1 <= value <= MAX_WINDOW
 
 
 class Checker:

@@ -26,6 +26,11 @@ RULE = "rule"  # a rule id
 MAX_WINDOW = 10_000
 
 
+def is_window(value: float) -> bool:
+    """A whole number of sessions from 1 to MAX_WINDOW."""
+    return value == int(value) and 1 <= value <= MAX_WINDOW
+
+
 @dataclass(frozen=True)
 class Function:
     params: tuple[str, ...]

@@ -15,8 +15,7 @@ from functools import cached_property
 from typing import Mapping
 
 from bot.engine import expr as E
-from bot.engine.check import is_window
-from bot.engine.functions import FUNCTIONS, MAX_WINDOW, N
+from bot.engine.functions import FUNCTIONS, MAX_WINDOW, N, is_window
 from bot.engine.messages import Template
 
 DIRECTIONS = ("up", "down")

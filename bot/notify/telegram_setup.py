@@ -30,7 +30,7 @@ from telegram import error
 from bot.errors import ConfigError, DeliveryError
 from bot.notify.telegram import make_bot
 from bot.settings import env
-from bot.settings.load import config_dir
+from bot.settings.paths import config_dir
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,9 @@ holding the key it was built for and the (series, settings, rules) built.
 
 Correctness comes first:
 - the key is a hash of the three files' bytes (a missing settings file is
-  hashed as missing), the bot's version, the Python version, pydantic's
-  version and the size and time of every module of the bot (a developer's
+  hashed as missing), the bot's version, the Python version, the installed
+  files of pydantic, pydantic-core and PyYAML, and the size and time of
+  every module of the bot (a developer's
   edit to the parser changes it as surely as a release does): any byte of
   change misses;
 - the key is written in a header and compared before anything is unpickled,
@@ -24,8 +25,9 @@ Correctness comes first:
   before they were read, so an edit made while they were being parsed is
   never stored under the old bytes' key.
 
-Why pickle: the cache holds the bot's own objects (pydantic models, rule
-dataclasses with their expression trees), written by this code into the
+Why pickle: the cache holds the bot's own objects (the plain records of
+bot.settings.values, rule dataclasses with their expression trees: no
+pydantic, so a hit never imports it), written by this code into the
 user's own state directory, next to the database and lock the bot already
 trusts. Unpickling runs code named in the file, so a file there is trusted as
 much as the state directory itself is; nothing from elsewhere is ever read
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import logging
 import os
 import pickle
@@ -48,17 +51,25 @@ from bot.settings.paths import state_dir
 
 log = logging.getLogger(__name__)
 
-FORMAT = b"closebell-config-cache 1\n"  # bump when the layout of the file changes
+VALIDATORS = ("pydantic", "pydantic_core", "yaml")
+FORMAT = b"closebell-config-cache 2\n"  # bump when the layout of the file changes
 _MISSING = b"\x00missing\x00"
 
 
 @functools.lru_cache(maxsize=1)
 def _code() -> bytes:
     """What the cached objects depend on besides the files: versions, and the bot's modules as they are."""
-    import pydantic  # deliberately lazy: only its version is wanted, and only once pydantic is loaded anyway
-
-    out = hashlib.sha256(f"closebell {bot.__version__}; python {sys.version}; pydantic {pydantic.VERSION}"
-                         .encode())
+    out = hashlib.sha256(f"closebell {bot.__version__}; python {sys.version}".encode())
+    # the libraries that parse and validate, by their installed files: an upgrade rewrites them, and finding
+    # them imports nothing (a cache hit must not pay for pydantic)
+    for library in VALIDATORS:
+        spec = importlib.util.find_spec(library)
+        origin = spec.origin if spec and spec.origin else ""
+        try:
+            stat = os.stat(origin)
+            out.update(f"{library} {origin} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+        except OSError:
+            out.update(f"{library} missing\n".encode())
     root = os.path.dirname(bot.__file__)
     for directory, subdirectories, names in os.walk(root):
         subdirectories.sort()

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from bot.errors import ConfigError
 from bot.settings import cache as config_cache
-from bot.settings.load import config_dir as default_dir, load_series, load_settings
-from bot.settings.rules_file import load_rules
+from bot.settings.paths import config_dir as default_dir
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ class Loaded:
 class LiveConfig:
     @classmethod
     def at(cls, config_dir: str | Path | None = None, rules_path: str | Path | None = None) -> "LiveConfig":
-        """The configuration in `config_dir` (default: bot.settings.load.config_dir()), rules file default
+        """The configuration in `config_dir` (default: bot.settings.paths.config_dir()), rules file default
         CONFIG/rules.yaml."""
         directory = Path(config_dir) if config_dir else default_dir()
         return cls(rules_path or directory / "rules.yaml", directory)
@@ -61,6 +60,7 @@ class LiveConfig:
         so a broken rules file does not stop them. The current good ones when loaded, else read now."""
         if self.current is not None:
             return self.current.series, self.current.settings
+        from bot.settings.load import load_series, load_settings  # deliberately lazy: pydantic, see _read
         return load_series(self.config_dir / "series.yaml"), load_settings(self.config_dir / "settings.yaml")
 
     def get(self) -> Loaded:
@@ -78,6 +78,9 @@ class LiveConfig:
         cached = config_cache.load(files, wanted)
         if cached is not None:
             return cached
+        # pydantic and the models (~90 ms) only when the files changed since the last read:
+        from bot.settings.load import load_series, load_settings  # deliberately lazy: see above
+        from bot.settings.rules_file import load_rules  # deliberately lazy: see above
         series = load_series(self.config_dir / "series.yaml")
         settings = load_settings(self.config_dir / "settings.yaml")
         rules = load_rules(self.rules_path, series)

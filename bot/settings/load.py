@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -11,22 +10,9 @@ from bot.data.sources import SOURCES
 
 from bot.errors import ConfigError
 from bot.settings import yamlfile
-from bot.settings.models import SeriesDef, SeriesFile, Settings
-
-
-def config_dir(explicit: str | None = None) -> Path:
-    """`--config DIR`, else $CLOSEBELL_CONFIG, else ./config if it exists, else the user's config directory.
-
-    The last is where `python -m bot init` writes by default (platformdirs:
-    ~/.config/closebell on Linux), so validate, check and run find it without flags.
-    """
-    chosen = explicit or os.environ.get("CLOSEBELL_CONFIG")
-    if chosen:
-        return Path(chosen)
-    if Path("config").is_dir():
-        return Path("config")
-    import platformdirs  # deliberately lazy: ~10 ms, only when neither --config nor ./config says
-    return Path(platformdirs.user_config_dir("closebell", appauthor=False))
+from bot.settings import values
+from bot.settings.models import SeriesFile, Settings, freeze
+from bot.settings.paths import config_dir
 
 
 def model_fields_at(model: type[BaseModel], path: tuple) -> list[str]:
@@ -89,7 +75,7 @@ def _user_keys(path):
     return out
 
 
-def load_series(path: str | Path | None = None, display: str | None = None) -> dict[str, SeriesDef]:
+def load_series(path: str | Path | None = None, display: str | None = None) -> dict[str, values.SeriesDef]:
     path = Path(path) if path else config_dir() / "series.yaml"
     doc = yamlfile.load(path, display)
     parsed = validate_document(doc, SeriesFile)
@@ -103,13 +89,13 @@ def load_series(path: str | Path | None = None, display: str | None = None) -> d
                                                    f"(known: {', '.join(SOURCES)})"))
     if problems:
         raise ConfigError(sorted(problems))
-    return dict(parsed.series)
+    return freeze(dict(parsed.series))
 
 
-def load_settings(path: str | Path | None = None) -> Settings:
+def load_settings(path: str | Path | None = None) -> values.Settings:
     path = Path(path) if path else config_dir() / "settings.yaml"
     if not path.exists():
-        return Settings()
+        return freeze(Settings())
     doc = yamlfile.load(path)
     settings = validate_document(doc, Settings)
     unknown = [doc.problem(("sources", name), f"unknown source '{name}'{yamlfile.did_you_mean(name, SOURCES)} "
@@ -117,4 +103,4 @@ def load_settings(path: str | Path | None = None) -> Settings:
                for name in settings.sources if name not in SOURCES]
     if unknown:
         raise ConfigError(unknown)
-    return settings
+    return freeze(settings)

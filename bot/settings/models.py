@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.engine.severity import SEVERITIES
+from bot.settings import values
+from bot.settings.values import SeriesMethods
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 # The channel names, defined once: routing in settings.yaml and a rule's `notify:` both use this type, and
@@ -38,7 +40,7 @@ class SourceRef(Strict):
     symbol: str | None = Field(None, description="Symbol at that source (default: the series name)")
 
 
-class SeriesDef(Strict):
+class SeriesDef(SeriesMethods, Strict):
     """One series. `name` comes from its key in the file."""
 
     name: str = ""
@@ -52,23 +54,6 @@ class SeriesDef(Strict):
     max_daily_move: float | None = Field(
         None, description="Reject a value that moves more than this from the previous one "
                           "(percent for prices, points for yields). Default: 25% for prices, 1.0 for yields")
-
-    @property
-    def primary(self) -> SourceRef:
-        return SourceRef(source=self.source, symbol=self.symbol or self.name)
-
-    @property
-    def chain(self) -> list[SourceRef]:
-        """Sources to try in order."""
-        chain = [self.primary]
-        if self.fallback:
-            chain.append(SourceRef(source=self.fallback.source, symbol=self.fallback.symbol or self.name))
-        return chain
-
-    def move_limit(self) -> float:
-        if self.max_daily_move is not None:
-            return self.max_daily_move
-        return {"price": 25.0, "percent": 1.0, "index": 5.0}[self.units]
 
 
 class SeriesFile(Strict):
@@ -90,7 +75,8 @@ class SeriesFile(Strict):
 
 class SourceSettings(Strict):
     base_url: str | None = Field(None, description="Override the source's URL (tests point it at 127.0.0.1)")
-    timeout: float = Field(30.0, gt=0, description="Seconds to wait for an answer")
+    timeout: float | None = Field(None, gt=0, description="Seconds to wait for an answer (default: the "
+                                                          "source's own, 30; 10 for nasdaq, which stalls)")
 
 
 class Schedule(Strict):
@@ -178,3 +164,15 @@ class Settings(Strict):
             raise ValueError(f"unknown time zone {value!r}; use an IANA name such as America/New_York, "
                              "Europe/Berlin or Asia/Tokyo") from None
         return value
+
+
+def freeze(value):
+    """A validated model as the plain records the bot runs on (bot.settings.values), recursively."""
+    if isinstance(value, BaseModel):
+        record = getattr(values, type(value).__name__)
+        return record(**{name: freeze(getattr(value, name)) for name in type(value).model_fields})
+    if isinstance(value, dict):
+        return {key: freeze(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [freeze(item) for item in value]
+    return value

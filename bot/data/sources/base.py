@@ -91,8 +91,8 @@ class BaseSource:
     def __init__(self, settings=None):
         self.base_url = ((settings.base_url if settings and settings.base_url else self.default_base_url)
                          .rstrip("/"))
-        written = settings is not None and "timeout" in settings.model_fields_set
-        self.timeout = settings.timeout if written else self.default_timeout
+        written = settings.timeout if settings is not None else None
+        self.timeout = written if written is not None else self.default_timeout
 
     def error(self, message, url=None) -> SourceError:
         return SourceError(self.name, message, url)
