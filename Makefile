@@ -18,7 +18,6 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 FROM ?= 2024-01-01
 TO ?= 2024-12-31
 run: $(VENV)/.runtime
-	$(PY) -m compileall -q bot  # as pip does for an installed package; a no-op when up to date
 ifdef DATA_DIR
 	$(PY) -m bot replay --data-dir $(DATA_DIR) --from $(FROM) --to $(TO) --fresh
 else

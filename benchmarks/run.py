@@ -205,10 +205,10 @@ class Fixtures:
         values = [round(span * 0.5 + span * k / 100, 4) for k in range(100)]
         return out, name, values
 
-    def offline_config(self) -> Path:
-        """Every series from DATA/NAME.csv (no network), charts off: a `run` a benchmark can start."""
+    def offline_config(self, charts: bool = False) -> Path:
+        """Every series from DATA/NAME.csv (no network), charts off unless asked: a `run` a benchmark can start."""
         import yaml
-        out = self.base / "offline"
+        out = self.base / ("offline-charts" if charts else "offline")
         out.mkdir(exist_ok=True)
         series = yaml.safe_load((ROOT / "config" / "series.yaml").read_text())["series"]
         lines = ["series:"]
@@ -216,7 +216,7 @@ class Fixtures:
             lines.append(f"  {name}: {{source: csv, frequency: {spec.get('frequency', 'daily')}, "
                          f"units: {spec.get('units', 'price')}}}")
         (out / "series.yaml").write_text("\n".join(lines) + "\n")
-        (out / "settings.yaml").write_text(f"sources:\n  csv: {{base_url: '{self.data}'}}\nnotify:\n  charts: false\n")
+        (out / "settings.yaml").write_text(f"sources:\n  csv: {{base_url: '{self.data}'}}\nnotify:\n  charts: {str(charts).lower()}\n")
         shutil.copy(ROOT / "config" / "rules.yaml", out / "rules.yaml")
         return out
 
@@ -313,11 +313,36 @@ class Bench:
         return ratio_goal(result, 1.5)
 
     def row_idle_run(self):
-        result = Result("idle-run", "idle `run` after catch-up: VmRSS", goal="< 120 MB")
-        config = self.fix.offline_config()
-        home = self.base / "idle-home"
-        env = dict(self.env, CLOSEBELL_HOME=str(home))
-        args = ["-m", "bot", "--config", config, "run", "--no-commands"]
+        return self.idle(Result("idle-run", "idle `run` after catch-up: VmRSS", goal="< 120 MB"),
+                         self.fix.offline_config(), ["--no-commands"], dict(self.env))
+
+    def row_idle_run_live(self):
+        """As a user runs it: Telegram on (a local stand-in of the Bot API) and its commands answered. The
+        catch-up's session jobs run in child processes that exit (bot.daemon.child); the same daemon with
+        `--in-process` is measured beside it. No goal of the issue's table: it measured the offline daemon."""
+        sys.path.insert(0, str(ROOT))
+        from tests.telegram_stub import TelegramStub
+
+        stub = TelegramStub()
+        stub.long_poll = True
+        stub.start()
+        try:
+            env = dict(self.env, TELEGRAM_BOT_TOKEN=stub.token, TELEGRAM_CHAT_IDS="1001", TELEGRAM_BASE_URL=stub.url)
+            config = self.fix.offline_config(charts=True)
+            inside = self.idle(Result("idle-run-live-in-process", "x"), config, ["--in-process"], env)
+            result = self.idle(Result("idle-run-live", "idle `run`, Telegram on, commands answered: VmRSS"),
+                               config, [], env)
+        finally:
+            stub.stop()
+        result.ok = None
+        result.extra += f"; with --in-process {inside.extra.split(' (')[0].removeprefix('VmRSS ')}"
+        return result
+
+    def idle(self, result: Result, config: Path, options: list[str], env: dict) -> Result:
+        """Start `run`, wait for catch-up to finish, read the daemon's VmRSS 5 s later, stop it."""
+        home = self.base / f"{result.name}-home"
+        env = dict(env, CLOSEBELL_HOME=str(home))
+        args = ["-m", "bot", "--config", config, "run", *options]
         result.command = "python " + " ".join(map(str, args)) + "  (VmRSS 5 s after 'running; next job for')"
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, *map(str, args)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
@@ -392,7 +417,7 @@ class Bench:
         return self._scale_years(26)
 
 
-TABLE = ["backtest", "check", "replay", "replay-long", "sweep", "test-rules", "idle-run", "help"]
+TABLE = ["backtest", "check", "replay", "replay-long", "sweep", "test-rules", "idle-run", "idle-run-live", "help"]
 SCALE = ["rules-10", "rules-100", "rules-1000", "years-5", "years-10", "years-26"]
 # The component benchmarks (one process each, their own figures): in-process costs behind the rows.
 COMPONENTS = {
@@ -407,8 +432,9 @@ COMPONENTS = {
 def fmt_row(r: Result) -> str:
     if r.note:
         return f"| {r.label} | {r.note} | | | | {r.goal} | {'MISS' if r.note.startswith(('error', 'timeout')) else '-'} |"
-    if r.name == "idle-run":
-        return f"| {r.label} | {r.extra} | | | | {r.goal} | {'ok' if r.ok else 'MISS'} |"
+    if r.name.startswith("idle-run"):
+        verdict = "-" if r.ok is None else ("ok" if r.ok else "MISS")
+        return f"| {r.label} | {r.extra} | | | | {r.goal} | {verdict} |"
     floor = f"{r.floor:.2f}" if r.floors else "-"
     ratio = f"{r.ratio:.2f}x" if r.floors else "-"
     cpu = f"{r.cpu_ratio:.2f}x" if r.floors else "-"
@@ -420,24 +446,6 @@ def fmt_row(r: Result) -> str:
 def header() -> str:
     head = "| row | median s | floor s | ratio (wall) | ratio (CPU) | peak RSS | goal | |"
     return head + "\n|---|---|---|---|---|---|---|---|"
-
-
-def compile_bot() -> str:
-    """Byte-compile the bot's modules first, as pip does for every installed package (the floor's included).
-
-    Python writes the cache itself on first import, unless PYTHONDONTWRITEBYTECODE is set (as on the
-    project's machine): then every start would compile ~50 of the bot's modules from source (~60 ms of a
-    check) while pandas loads from its precompiled files, and the ratio would measure the compiler.
-    """
-    import compileall
-    import io
-    from contextlib import redirect_stdout
-
-    with redirect_stdout(io.StringIO()):
-        ok = compileall.compile_dir(str(ROOT / "bot"), quiet=1)
-    note = " (PYTHONDONTWRITEBYTECODE is set: without this every start compiles them)" \
-        if os.environ.get("PYTHONDONTWRITEBYTECODE") else ""
-    return f"bot/ byte-compiled{note}" if ok else "bot/ could not be byte-compiled: the figures include compiling"
 
 
 def main(argv=None) -> int:
@@ -466,9 +474,7 @@ def main(argv=None) -> int:
           f"{'quick' if args.quick else 'full'} run")
     try:
         bench = Bench(args, base, data)
-        compiled = compile_bot()
-        print(f"bytecode: {compiled}", flush=True)
-        run_child(FLOOR, bench.env)  # warm the page cache before anything counts
+        run_child(FLOOR, bench.env)  # warm the page cache and bytecode before anything counts
         run_child(["-m", "bot", "check", "--date", CHECK_DAY, "--data-dir", data], bench.env)
         for title, group in (("Issue 10 table", TABLE), ("Scale: backtest --json by rules and by years", SCALE)):
             chosen = [n for n in group if not only or n in only]

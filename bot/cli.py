@@ -168,6 +168,9 @@ def _run_args(p):
     p.add_argument("--once", action="store_true", help="catch up on missed sessions (at most catch_up_sessions), "
                                                        "then exit instead of waiting for the next close")
     p.add_argument("--no-commands", action="store_true", help="do not answer Telegram commands")
+    p.add_argument("--in-process", action="store_true",
+                   help="run each session's job inside the daemon, not in a child process that exits after it "
+                        "(easier to debug; the daemon then keeps the job's memory between closes)")
 
 
 @command("replay", "run the whole bot over history on a simulated clock: which alerts, which evening",

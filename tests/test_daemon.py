@@ -293,3 +293,37 @@ def test_on_postgresql_two_runs_one_stands_by_and_takes_over_when_the_first_is_k
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=60)
     assert second.returncode == 0
+
+
+def test_an_isolated_daemon_runs_each_job_in_a_child_on_its_last_good_rules(store, tmp_path, data_dir, capfd,
+                                                                            monkeypatch):
+    """`run`'s daemon hands each session's job to a child process that exits after it (bot.daemon.child), so
+    what a job loads (yfinance, matplotlib, the history's frames) never stays resident. The child runs the
+    daemon's last good rules, its store and its clock; its alerts reach the outbox and the console once."""
+    import multiprocessing
+    from datetime import date
+
+    config = offline_config(tmp_path, data_dir)
+    live = LiveConfig(config / "rules.yaml", config)
+    app = App(live, clock=SimulatedClock(datetime(2024, 7, 11, 21, 0, tzinfo=ET)), store=store)
+    assert len(app.loaded.rules) == 6
+    rules = config / "rules.yaml"
+    rules.write_text(rules.read_text().replace("cooldown: 15", "cooldwn: 15", 1))  # an invalid edit since
+    monkeypatch.setattr(App, "run_due", lambda *a: pytest.fail("the job ran in the daemon's own process"))
+    daemon = Daemon(app, InstanceLock(store), isolated=True)
+    outcome = daemon.process(date(2024, 7, 11))
+    assert outcome.status == "done", outcome.line()
+    assert outcome.queued == 1  # soft-cpi-rotation, to the console
+    assert multiprocessing.active_children() == []
+    assert [(r.rule_id, f"{r.session}", r.channel, r.status) for r in store.outbox_rows()] == \
+        [("soft-cpi-rotation", "2024-07-11", "console", "sent")]
+    out = capfd.readouterr().out
+    assert out.count("soft-cpi-rotation") == 1, out
+    assert [f"{r.session}" for r in store.runs_list(5) if r.status == "done"] == ["2024-07-11"]
+
+
+def test_an_app_with_overrides_cannot_hand_its_job_to_a_child(store, config_dir, data_dir):
+    harness = Harness(store, config_dir, data_dir, datetime(2024, 7, 12, 21, 0, tzinfo=ET))
+    from bot.daemon.child import ChildJob
+    with pytest.raises(ValueError, match="overrides runs its jobs in process"):
+        ChildJob.of(harness.app)

@@ -34,7 +34,7 @@ def run(args) -> int:
     app = build_app(args, data_dir=None)
     for line in banner_lines(app):
         log.info("%s", line)
-    daemon = Daemon(app)
+    daemon = Daemon(app, isolated=not args.in_process)
     if args.once:
         daemon.install_signal_handlers()
         if not daemon.lock.acquire():

@@ -24,6 +24,7 @@ import pandas as pd
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.clock import ET
+from bot.daemon.child import ChildJob, run_session
 from bot.daemon.trigger import SessionCloseTrigger, next_run
 from bot.store.lock import InstanceLock
 
@@ -58,8 +59,11 @@ def release_memory() -> None:
 
 
 class Daemon:
-    def __init__(self, app, lock=None):
+    def __init__(self, app, lock=None, isolated: bool = False):
+        """`isolated`: each session's job in a child process (bot.daemon.child), as `run` does; tests and
+        `run --in-process` keep it in this one."""
         self.app = app
+        self.isolated = isolated
         self.lock = lock or InstanceLock(app.store)
         self.stop_event = threading.Event()
         self.scheduler = None
@@ -76,7 +80,8 @@ class Daemon:
             if self.stop_event.is_set():
                 return None
             try:
-                outcome = self.app.run_due(session)
+                outcome = run_session(ChildJob.of(self.app), session) if self.isolated else \
+                    self.app.run_due(session)
             except Exception:  # a bug in one job must not stop the schedule
                 log.exception("job for %s crashed (retried at the next close)", pd.Timestamp(session).date())
                 return None
