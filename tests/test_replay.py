@@ -12,7 +12,7 @@ import pytest
 from bot.app import App
 from bot.clock import ET, SimulatedClock
 from bot.daemon.replay import Arrivals, replay
-from bot.daemon.trigger import run_time
+from bot.app.schedule import run_time
 from bot.notify.console import Notifier as Console
 from bot.settings.live import LiveConfig
 from bot.store import Store

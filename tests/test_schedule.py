@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from bot.daemon.trigger import SessionCloseTrigger, next_run, run_time, sessions_due
+from bot.app.schedule import next_run, run_time, sessions_due
+from bot.daemon.trigger import SessionCloseTrigger
 from bot.data import calendar
 from bot.data.calendar import ET
 

@@ -25,7 +25,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.clock import ET
 from bot.daemon.child import ChildJob, run_session
-from bot.daemon.trigger import SessionCloseTrigger, next_run
+from bot.app.schedule import next_run
+from bot.daemon.trigger import SessionCloseTrigger
 from bot.store.lock import InstanceLock
 
 log = logging.getLogger(__name__)

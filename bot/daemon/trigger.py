@@ -10,9 +10,7 @@ from datetime import timedelta
 
 from apscheduler.triggers.base import BaseTrigger
 
-from bot.app.schedule import next_run, run_time, sessions_due
-
-__all__ = ["SessionCloseTrigger", "next_run", "run_time", "sessions_due"]
+from bot.app.schedule import next_run
 
 
 class SessionCloseTrigger(BaseTrigger):
