@@ -53,3 +53,30 @@ def test_a_bad_date_is_a_usage_error_on_stderr():
     proc = bot("check", "--date", "11/07/2024")
     assert proc.returncode == 2
     assert "write YYYY-MM-DD" in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["check", "--date", "2024-07-11"], "check"),
+    (["--config", "check", "validate"], "validate"),  # --config's value is not the command
+    (["-v", "--config=cfg", "backtest"], "backtest"),
+    (["chek"], None),  # not ours: the whole parser answers, with its did-you-mean
+    (["--help"], None),
+    ([], None),
+])
+def test_the_command_named_on_the_line(argv, named):
+    from bot.cli import named_command
+    assert named_command(argv) == named
+
+
+def test_every_example_parses_the_same_with_only_its_own_parser():
+    """main() builds only the named command's sub-parser; every example in --help must read the same."""
+    import shlex
+
+    from bot.cli import COMMANDS, build_parser, named_command
+    full = build_parser()
+    lines = [line for _help, example, _add, _handler in COMMANDS.values() for line in example.splitlines()
+             if line.strip().startswith("python -m bot")]
+    examples = [shlex.split(line.split("#")[0].split(">")[0])[3:] for line in lines]  # no comment, no redirect
+    assert len(examples) >= len(COMMANDS)
+    for argv in examples:
+        assert build_parser(only=named_command(argv)).parse_args(argv) == full.parse_args(argv), argv

@@ -23,9 +23,9 @@ from datetime import timedelta
 import pandas as pd
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.app.schedule import next_run
 from bot.clock import ET
 from bot.daemon.child import ChildJob, run_session
-from bot.app.schedule import next_run
 from bot.daemon.trigger import SessionCloseTrigger
 from bot.store.lock import InstanceLock
 
