@@ -115,6 +115,18 @@ def test_fewer_sessions_narrow_the_window(httpserver, sessions):
     assert primary.rows == sessions
 
 
+def dgs10_config(tmp_path, treasury: str, fred: str):
+    """A configuration directory of one series, DGS10: Treasury first, FRED as its fallback, at these URLs."""
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "series.yaml").write_text("series:\n  DGS10: {units: percent, source: treasury, symbol: 10 Yr, "
+                                        "fallback: {source: fred, symbol: DGS10}}\n")
+    (config / "settings.yaml").write_text(f"sources:\n  treasury: {{base_url: '{treasury}'}}\n"
+                                          f"  fred: {{base_url: '{fred}'}}\n")
+    (config / "rules.yaml").write_text("rules: []\n")
+    return config
+
+
 def test_the_sources_command_prints_a_row_per_feed_through_the_app(httpserver, tmp_path):
     """`python -m bot sources`, rendered from the app's answer, against the stand-ins."""
     from bot.app import App
@@ -122,13 +134,7 @@ def test_the_sources_command_prints_a_row_per_feed_through_the_app(httpserver, t
     from bot.settings.live import LiveConfig
     serve(httpserver, FRED_VALUES)
     url = httpserver.url_for("").rstrip("/")
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "series.yaml").write_text("series:\n  DGS10: {units: percent, source: treasury, symbol: 10 Yr, "
-                                        "fallback: {source: fred, symbol: DGS10}}\n")
-    (config / "settings.yaml").write_text(f"sources:\n  treasury: {{base_url: '{url}'}}\n"
-                                          f"  fred: {{base_url: '{url}'}}\n")
-    (config / "rules.yaml").write_text("rules: []\n")
+    config = dgs10_config(tmp_path, treasury=url, fred=url)
     app = App(LiveConfig(config / "rules.yaml", config), clock=CLOCK)
     lines = table(app.sources())
     assert lines[0].split() == ["series", "role", "source", "symbol", "rows", "last", "latency", "agree", "note"]
@@ -144,12 +150,7 @@ def test_the_sources_command_exits_3_when_a_series_has_no_working_feed(httpserve
     from werkzeug import Response
     serve(httpserver, None, fred=Response(HTML, status=200, content_type="text/html"))
     url = httpserver.url_for("").rstrip("/")
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "series.yaml").write_text("series:\n  DGS10: {units: percent, source: treasury, symbol: 10 Yr, "
-                                        "fallback: {source: fred, symbol: DGS10}}\n")
-    (config / "settings.yaml").write_text(f"sources:\n  treasury: {{base_url: 'http://127.0.0.1:{dead_port()}'}}\n"
-                                          f"  fred: {{base_url: '{url}'}}\n")
+    config = dgs10_config(tmp_path, treasury=f"http://127.0.0.1:{dead_port()}", fred=url)
     proc = subprocess.run([sys.executable, "-m", "bot", "--config", str(config), "sources"], cwd=ROOT,
                           env=subprocess_env(CLOSEBELL_HOME=tmp_path / "home"), capture_output=True, text=True,
                           timeout=120)

@@ -78,7 +78,7 @@ class LiveConfig:
         cached = config_cache.load(files, wanted)
         if cached is not None:
             return cached
-        # pydantic and the models (~90 ms) only when the files changed since the last read:
+        # pydantic and the models (~80 ms) only when the files changed since the last read:
         from bot.settings.load import load_series, load_settings  # deliberately lazy: see above
         from bot.settings.rules_file import load_rules  # deliberately lazy: see above
         series = load_series(self.config_dir / "series.yaml")
