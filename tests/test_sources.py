@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from werkzeug import Response
 
+from bot.data.clean import clean
 from bot.data.sources import SOURCES, get_source
 from bot.errors import SourceError
 from bot.settings.models import SourceSettings
@@ -230,23 +231,24 @@ def test_fred_marks_a_dot_as_missing_for_cleaning_to_drop(httpserver):
     assert frame["value"].isna().tolist() == [False, False, True, False]
 
 
-def test_fred_api_gives_cpi_release_dates_when_a_key_is_set(httpserver, monkeypatch):
+def test_fred_api_gives_every_cpi_vintage_when_a_key_is_set(httpserver, monkeypatch):
+    """With a key, a monthly series comes with every vintage: first prints on their release days, then
+    each revision from the day it was published (FRED's real-time period layout, several rows a period)."""
     monkeypatch.setenv("FRED_API_KEY", "k" * 32)
-    current = (FIXTURES / "fred_api_CPIAUCSL.json").read_bytes()
-    first = (FIXTURES / "fred_api_CPIAUCSL_initial.json").read_bytes()
-    httpserver.expect_ordered_request("/fred/series/observations", query_string={
+    httpserver.expect_oneshot_request("/fred/series/observations", query_string={
         "series_id": "CPIAUCSL", "api_key": "k" * 32, "file_type": "json",
-        "observation_start": "2024-01-01", "observation_end": "2024-07-31"}).respond_with_data(
-        current, content_type="application/json")
-    httpserver.expect_ordered_request("/fred/series/observations", query_string={
-        "series_id": "CPIAUCSL", "api_key": "k" * 32, "file_type": "json",
-        "observation_start": "2024-01-01", "observation_end": "2024-07-31", "realtime_start": "1776-07-04",
-        "realtime_end": "9999-12-31", "output_type": "4"}).respond_with_data(first, content_type="application/json")
-    frame = source_at(httpserver, "fred").fetch("CPIAUCSL", date(2024, 1, 1), date(2024, 7, 31), monthly=True)
-    # current values (revised), each known from the day its first print was published
-    assert as_dict(frame)["2024-06-01"] == 313.044
-    assert [d.strftime("%Y-%m-%d") for d in frame["release_date"]] == [
-        "2024-02-13", "2024-03-12", "2024-04-10", "2024-05-15", "2024-06-12", "2024-07-11"]
+        "observation_start": "2024-04-01", "observation_end": "2024-06-30", "realtime_start": "1776-07-04",
+        "realtime_end": "9999-12-31"}).respond_with_data(
+        (FIXTURES / "fred_api_CPIAUCSL_vintages.json").read_bytes(), content_type="application/json")
+    frame = source_at(httpserver, "fred").fetch("CPIAUCSL", date(2024, 4, 1), date(2024, 6, 30), monthly=True)
+    rows = [(f"{d:%Y-%m}", v, f"{r:%Y-%m-%d}", f"{k:%Y-%m-%d}") for d, v, r, k in
+            zip(frame.index, frame["value"], frame["release_date"], frame["realtime_start"])]
+    assert rows == [  # period, value, its first print's day, the day this value became known
+        ("2024-04", 313.207, "2024-05-15", "2024-05-15"), ("2024-04", 313.023, "2024-05-15", "2026-02-13"),
+        ("2024-05", 313.225, "2024-06-12", "2024-06-12"), ("2024-05", 313.175, "2024-06-12", "2026-02-13"),
+        ("2024-06", 313.049, "2024-07-11", "2024-07-11"), ("2024-06", 313.044, "2024-07-11", "2026-02-13")]
+    kept, dropped = clean(frame)  # several vintages of a period are not duplicates
+    assert (len(kept), dropped) == (6, [])
 
 
 def test_fred_api_error_does_not_leak_the_key(httpserver, monkeypatch):

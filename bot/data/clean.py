@@ -113,7 +113,7 @@ def cut_last_line(fields: list[str], above: list[list[str]], header: list[str]) 
     for i, name in enumerate(header):
         if not fields[i].strip() and recent and all(len(r) > i and r[i].strip() for r in recent):
             return f"leaves {name} empty where every row above fills it"
-    for name in ("date", "release_date"):
+    for name in ("date", "release_date", "realtime_start"):
         if name in header and fields[header.index(name)].strip() and not _DATE.match(fields[header.index(name)]):
             return f"{name} {fields[header.index(name)]!r} is not a whole YYYY-MM-DD date"
     value = fields[header.index("value")]

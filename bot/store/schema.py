@@ -10,6 +10,7 @@ created today and one migrated from v1 end up the same.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -27,15 +28,38 @@ meta = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+def _observations_v1_columns() -> list:
+    return [
+        sa.Column("series", sa.String(64), primary_key=True),
+        sa.Column("date", sa.Date, primary_key=True),
+        sa.Column("value", sa.Float, nullable=False),
+        sa.Column("release_date", sa.Date, nullable=True),  # when the period first became public (monthly series)
+        sa.Column("source", sa.String(32), nullable=False),
+        sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
+    ]
+
+
+# v6: a monthly period's first known vintage stays in `observations`, with the day its value became known
+# (NULL: a daily value, known from its date; or a value of unknown vintage); each later vintage is a row of
+# `revisions`. A revision adds a row there and never overwrites one (see bot.store.observations).
 observations = sa.Table(
     "observations", metadata,
-    sa.Column("series", sa.String(64), primary_key=True),
-    sa.Column("date", sa.Date, primary_key=True),
-    sa.Column("value", sa.Float, nullable=False),
-    sa.Column("release_date", sa.Date, nullable=True),  # when it became public (monthly series)
-    sa.Column("source", sa.String(32), nullable=False),
-    sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
+    *_observations_v1_columns(),
+    sa.Column("realtime_start", sa.Date, nullable=True),
 )
+
+def _revisions_v6_columns() -> list:
+    return [
+        sa.Column("series", sa.String(64), primary_key=True),
+        sa.Column("date", sa.Date, primary_key=True),
+        sa.Column("realtime_start", sa.Date, primary_key=True),  # the day this vintage's value became known
+        sa.Column("value", sa.Float, nullable=False),
+        sa.Column("source", sa.String(32), nullable=False),
+        sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
+    ]
+
+
+revisions = sa.Table("revisions", metadata, *_revisions_v6_columns())
 
 fetches = sa.Table(
     "fetches", metadata,
@@ -102,7 +126,8 @@ notices = sa.Table(  # unused since admin notices dedupe through the outbox key;
 
 
 def _v1(conn):
-    for table in (meta, observations, fetches):
+    sa.Table("observations", sa.MetaData(), *_observations_v1_columns()).create(conn)
+    for table in (meta, fetches):
         table.create(conn)
 
 
@@ -123,7 +148,41 @@ def _v4(conn):
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_observations_release ON observations (series, release_date)"))
 
 
-MIGRATIONS = [_v1, _v2, _v3, _v4]  # index i takes the store from version i to i + 1
+def _v6(conn):
+    """Vintages: `observations.realtime_start` and the `revisions` table.
+
+    What the old rows' realtime_start is: the day the bot is known to have
+    held that value. A daily row keeps NULL (one vintage, known from its date).
+    A monthly row's value is the one stored when it was last written
+    (`fetched_at`): if that was on its release date or the evening after (a
+    live fetch; 20:00 ET is already the next day in UTC), the value is the
+    first print and its realtime_start is the release date. Otherwise it was
+    written later (a backfill from FRED's current vintage, `fetch --data-dir`
+    of a file of revised values) and may well be revised, so its realtime_start
+    is the day it was written: before that it still stands in for its period
+    (the backtest is the same as before the migration), and the "revised
+    values" notes say so instead of passing it off as a first print.
+    Self-contained: the tables as they are at version 6, whatever comes later.
+    """
+    date_type = sa.Date().compile(dialect=conn.dialect)
+    conn.execute(sa.text(f"ALTER TABLE observations ADD COLUMN realtime_start {date_type}"))
+    sa.Table("revisions", sa.MetaData(), *_revisions_v6_columns()).create(conn)
+    old = sa.Table("observations", sa.MetaData(), *_observations_v1_columns(),
+                   sa.Column("realtime_start", sa.Date, nullable=True))
+    rows = conn.execute(sa.select(old.c.series, old.c.date, old.c.release_date, old.c.fetched_at)
+                        .where(old.c.release_date.is_not(None))).all()
+    updates = []
+    for series, day, release, fetched_at in rows:
+        written = fetched_at.date()
+        updates.append({"s": series, "d": day,
+                        "r": release if written <= release + timedelta(days=1) else written})
+    if updates:
+        conn.execute(old.update().where(old.c.series == sa.bindparam("s"), old.c.date == sa.bindparam("d"))
+                     .values(realtime_start=sa.bindparam("r")), updates)
+
+
+# _v6 (vintages) follows _v4 here; the outbox branch's _v5 goes before it when the branches are merged
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v6]  # index i takes the store from version i to i + 1
 VERSION = len(MIGRATIONS)
 
 

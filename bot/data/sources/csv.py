@@ -1,9 +1,14 @@
-"""A local CSV file: `date,value` and an optional `release_date` column.
+"""A local CSV file: `date,value` and optional `release_date` and `realtime_start` columns.
 
 This is how tests, benchmarks and offline demos replay real history
 (`--data-dir DIR` reads series NAME from `DIR/NAME.csv`). A row whose
 release_date is empty is taken as known from the earliest release date in the
 file: the only point in time the file can vouch for.
+
+Vintages: with a `realtime_start` column (the day that row's value became
+known), a period may appear on several rows, first print first
+(`date,value,release_date,realtime_start`); each is one vintage. A period's
+empty release_date is then its first realtime_start.
 
 `read` is the one reader of such files (fetch --data-dir, --data-dir on the
 analysis commands, replay), and it hands every row to `bot.data.clean`, so a
@@ -79,12 +84,14 @@ def read(path, series=None, today: date | None = None) -> pd.DataFrame:
 
 # A file takes the fast path only when its header is exactly one of these and every byte after it is one of
 # _PLAIN: no spaces, tabs, carriage returns or other line breaks, no quotes, no letters (so no 'nan' or 'inf').
-_HEADERS = {b"date,value\n": 1, b"date,value,release_date\n": 2}  # header -> commas on every line
+_HEADERS = {b"date,value\n": 1, b"date,value,release_date\n": 2,  # header -> commas on every line
+            b"date,value,release_date,realtime_start\n": 3}
 _PLAIN = b"0123456789-+.eE,\n"
 
 
 def _fast(raw: bytes):
-    """(dates, values, release dates, line numbers) of a well-formed file, or None to read it carefully.
+    """(dates, values, release dates, line numbers, realtime starts) of a well-formed file, or None to read
+    it carefully.
 
     Well-formed: the exact header, one row per line, each with every field, no
     blank line, a newline at the end (so no cut last line), every value a number,
@@ -104,7 +111,8 @@ def _fast(raw: bytes):
     if not rows or body.count(b",") != commas * rows or body.translate(None, _PLAIN):
         return None
     try:
-        table = pd.read_csv(io.BytesIO(raw), dtype={"date": str, "value": float, "release_date": str},
+        table = pd.read_csv(io.BytesIO(raw), dtype={"date": str, "value": float, "release_date": str,
+                                                    "realtime_start": str},
                             keep_default_na=False, na_values=[""], engine="c")
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return None
@@ -117,17 +125,19 @@ def _fast(raw: bytes):
     stamps = days.to_numpy()
     if days.isna().any() or not (stamps[1:] > stamps[:-1]).all():  # ascending, none repeated
         return None
-    released = None
-    if commas == 2:
-        texts = table["release_date"]
-        released = pd.to_datetime(texts, format="%Y-%m-%d", errors="coerce")
-        if (released.isna() & texts.notna()).any():
+    dated = {}
+    for name in ("release_date", "realtime_start")[:commas - 1]:
+        texts = table[name]
+        dated[name] = pd.to_datetime(texts, format="%Y-%m-%d", errors="coerce")
+        if (dated[name].isna() & texts.notna()).any():
             return None
-    return days, values, released, np.arange(2, rows + 2, dtype=np.int64)
+    return days, values, dated.get("release_date"), np.arange(2, rows + 2, dtype=np.int64), \
+        dated.get("realtime_start")
 
 
 def _careful(path: Path, text: str):
-    """(dates, values, release dates, line numbers) of any readable file, every dropped row named with its line."""
+    """(dates, values, release dates, line numbers, realtime starts) of any readable file, every dropped row
+    named with its line."""
     lines = text.splitlines(keepends=True)
     numbers = [n for n, line in enumerate(lines, start=1) if line.strip()]  # pandas skips blank lines too
     if not numbers:
@@ -160,14 +170,17 @@ def _careful(path: Path, text: str):
     if days.isna().any():
         i = int(days.isna().to_numpy().argmax())
         raise DataError(f"{path}:{numbers.iloc[i]}: date {table['date'].iloc[i]!r} is not YYYY-MM-DD")
-    released = None
-    if "release_date" in header:
-        texts = table["release_date"].replace("", None)
-        released = pd.to_datetime(texts, format="%Y-%m-%d", errors="coerce")
-        bad = released.isna() & texts.notna()
+    dated = {}
+    for name in ("release_date", "realtime_start"):
+        if name not in header:
+            continue
+        texts = table[name].replace("", None)
+        dated[name] = pd.to_datetime(texts, format="%Y-%m-%d", errors="coerce")
+        bad = dated[name].isna() & texts.notna()
         if bad.any():
             i = int(bad.to_numpy().argmax())
-            raise DataError(f"{path}:{numbers.iloc[i]}: release_date {texts.iloc[i]!r} is not YYYY-MM-DD")
+            raise DataError(f"{path}:{numbers.iloc[i]}: {name} {texts.iloc[i]!r} is not YYYY-MM-DD")
+    released, starts = dated.get("release_date"), dated.get("realtime_start")
     text_values = table["value"]
     values = pd.to_numeric(text_values.replace({"": None, ".": None}), errors="coerce")
     not_numbers = values.isna() & ~text_values.isin(["", "."])
@@ -178,15 +191,21 @@ def _careful(path: Path, text: str):
     cleaning.reject(rejected)
 
     return days[keep], values[keep].to_numpy(dtype=float), None if released is None else released[keep], \
-        numbers[keep].to_numpy()
+        numbers[keep].to_numpy(), None if starts is None else starts[keep]
 
 
-def _frame(path: Path, dates, values, released, numbers) -> pd.DataFrame:
-    """The observations frame of a file's rows: a row without a release date is known from the earliest one."""
+def _frame(path: Path, dates, values, released, numbers, starts=None) -> pd.DataFrame:
+    """The observations frame of a file's rows: a row without a release date is known from its period's first
+    realtime_start, else from the earliest release date in the file."""
     release_dates = None
+    if starts is not None:
+        dates = pd.Series(pd.to_datetime(np.asarray(dates)))
+        starts = pd.Series(pd.to_datetime(np.asarray(starts)))
+        first = starts.groupby(dates.to_numpy()).transform("min")
+        released = first if released is None else pd.Series(pd.to_datetime(np.asarray(released))).fillna(first)
     if released is not None:
         release_dates = released
         known = release_dates.dropna()
         if not known.empty:
             release_dates = release_dates.fillna(known.min())
-    return observations(dates, values, release_dates, origin=str(path), lines=numbers)
+    return observations(dates, values, release_dates, origin=str(path), lines=numbers, realtime_starts=starts)

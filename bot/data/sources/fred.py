@@ -5,10 +5,17 @@ Without a key, the graph CSV endpoint. Its header changed in 2024 from
 Missing days are `.` or empty. DGS10/DGS2 arrive a business day late, which is
 why Treasury is the yields' primary and FRED their fallback.
 
-With FRED_API_KEY, the API: current values from `series/observations`, and,
-for monthly series, each value's first publication date from the same endpoint
-asked for initial releases only (`output_type=4`), whose `realtime_start` is the
-day the value became public. FRED asks clients to stay near 2 requests a second.
+With FRED_API_KEY, the API (`series/observations`): for a daily series its
+current values; for a monthly series every vintage (ALFRED), asked with a
+real-time period spanning all time (`realtime_start=1776-07-04`,
+`realtime_end=9999-12-31`, the default `output_type=1`): one row per period and
+vintage, each with the `realtime_start` its value became known on. A period's
+first row is its first print, and that row's realtime_start its release date;
+later rows are revisions. Initial releases only (`output_type=4`) would lose the
+revisions, and the current vintage alone passes revised values off as what
+was known on the day. For periods older than ALFRED's first vintage of the
+series, the first row is that vintage (known from its date, later than the
+period's real release). FRED asks clients to stay near 2 requests a second.
 """
 
 from __future__ import annotations
@@ -79,13 +86,16 @@ class Source(BaseSource):
     def _api(self, symbol, start, end, monthly, key):
         params = {"series_id": symbol, "api_key": key, "file_type": "json",
                   "observation_start": start.isoformat(), "observation_end": end.isoformat()}
-        rows = self._get_json("/fred/series/observations", params)
-        frame = observations([r.get("date") for r in rows], [r.get("value") for r in rows])
-        if monthly:
-            first = self._get_json("/fred/series/observations", dict(
-                params, realtime_start="1776-07-04", realtime_end="9999-12-31", output_type=4))
-            released = {pd.Timestamp(r["date"]): r.get("realtime_start") for r in first if r.get("date")}
-            attrs = frame.attrs  # what observations() noted about repeated dates, for cleaning
-            frame = observations(frame.index, frame["value"], [released.get(d) for d in frame.index])
-            frame.attrs = attrs
-        return between(frame, start, end)
+        if not monthly:
+            rows = self._get_json("/fred/series/observations", params)
+            return between(observations([r.get("date") for r in rows], [r.get("value") for r in rows]), start, end)
+        rows = [r for r in self._get_json("/fred/series/observations", dict(
+            params, realtime_start="1776-07-04", realtime_end="9999-12-31")) if isinstance(r, dict)]
+        first_known: dict = {}  # period -> its first vintage's realtime_start: the day it was first published
+        for row in rows:
+            day, known = row.get("date"), row.get("realtime_start")
+            if day and known and (day not in first_known or known < first_known[day]):
+                first_known[day] = known
+        return between(observations([r.get("date") for r in rows], [r.get("value") for r in rows],
+                                    [first_known.get(r.get("date")) for r in rows],
+                                    realtime_starts=[r.get("realtime_start") for r in rows]), start, end)
