@@ -23,6 +23,7 @@ class BacktestResult:
     window_to: str
     reports: list  # bot.engine.report.RuleReport per rule
     prepared: object = field(default=None, repr=False)  # the evaluation behind it (for --plot), not in JSON
+    revised: list = field(default_factory=list)  # "CPIAUCSL: revised values before ...": bot.app.vintages
 
     def rule_json(self, report) -> dict:
         """One rule's JSON: the report, plus every firing's forward returns as arrays aligned with `fires`."""
@@ -56,8 +57,11 @@ class BacktestResult:
                                + json.dumps(_averages(report), **compact) + "}")
 
     def to_json(self) -> dict:
-        return {"from": self.window_from, "to": self.window_to,
-                "rules": {r.rule: self.rule_json(r) for r in self.reports}}
+        out = {"from": self.window_from, "to": self.window_to,
+               "rules": {r.rule: self.rule_json(r) for r in self.reports}}
+        if self.revised:
+            out["revised"] = self.revised
+        return out
 
 
 def _head(report) -> dict:

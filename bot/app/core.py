@@ -20,6 +20,7 @@ import pandas as pd
 
 from bot.app import results as R
 from bot.app.evaluation import Prepared, latest_session_with_data, prepare, series_needed
+from bot.app.vintages import revised_notes
 from bot.clock import ET, SYSTEM, Clock, stored_time
 from bot.data import calendar, load
 from bot.engine import frame as frames
@@ -138,7 +139,9 @@ class App:
         if start and end and start > end:
             raise UsageError(f"--from {start} is after --to {end}")
         from bot.app.backtest import backtest  # deliberately lazy: the report only for backtest
-        return backtest(self.evaluate(), start, end)
+        result = backtest(self.evaluate(), start, end)
+        result.revised = revised_notes(result.prepared.frame, series_needed(self.loaded.rules), start, end)
+        return result
 
     def session_index(self, prepared, day: date | None):
         """(session, position in the frame, note): `day` or the session before it; default the latest with data."""
@@ -160,6 +163,7 @@ class App:
         _session, i, note = self.session_index(prepared, day)
         result = explain(prepared.evaluation, rule, i)
         result.note = note
+        result.revised = revised_notes(prepared.frame, rule.needs, _session, _session)
         return result
 
     def sweep(self, rule_id: str, specs, start: date | None = None, end: date | None = None,
@@ -177,8 +181,10 @@ class App:
                              f"(its params: {declared}); declare it in rules.yaml, e.g. params: "
                              f"{{{unknown[0]}: 4}}, and use the name in `when`")
         prepared = self.evaluate()
-        return sweep(self.loaded.rules, prepared.frame, rule_id, grid, start=start, end=end, holdout=holdout,
-                     evaluation=prepared.evaluation)
+        rows = R.SweepRows(sweep(self.loaded.rules, prepared.frame, rule_id, grid, start=start, end=end,
+                                 holdout=holdout, evaluation=prepared.evaluation))
+        rows.revised = revised_notes(prepared.frame, rule.needs, start, end)
+        return rows
 
     def test_rules(self, tests_path=None, start: date | None = None, end: date | None = None):
         """Every expectation of the rules' tests file (default: rules.test.yaml beside the rules) checked

@@ -174,3 +174,9 @@ class TestRulesResult:
 class RulesTests:
     path: object
     expectations: list
+
+
+class SweepRows(list):
+    """`sweep`'s rows (bot.engine.sweep.SweepRow), with the "revised values" notes (bot.app.vintages)."""
+
+    revised: list[str] = []

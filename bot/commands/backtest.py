@@ -25,6 +25,8 @@ def run(args) -> int:
         write_json(result, args.pretty)
         return 0
     print(f"Backtest {result.window_from} .. {result.window_to}, {len(result.reports)} rule(s)")
+    for line in result.revised:  # once, before the rules it concerns
+        print(f"note: {line}")
     for report in result.reports:
         print()
         print("\n".join(rule_lines(report, args.all)))
@@ -41,7 +43,7 @@ def write_json(result, pretty: bool) -> None:
     out.write(f'{{"from":{json.dumps(result.window_from)},"to":{json.dumps(result.window_to)},"rules":{{')
     for k, (report, text) in enumerate(result.rule_texts()):
         out.write(("," if k else "") + json.dumps(report.rule) + ":" + text)
-    out.write("}}\n")
+    out.write("}" + (f',"revised":{json.dumps(result.revised)}' if result.revised else "") + "}\n")
 
 
 def rule_lines(report, every: bool) -> list[str]:

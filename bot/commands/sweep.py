@@ -16,8 +16,10 @@ def run(args) -> int:
     if args.plot:
         app.plot_sweep(args.rule, rows, names, args.plot)
         print(f"chart written to {args.plot}", file=sys.stderr)
-    if args.json:
+    if args.json:  # a list of rows; the notes, which concern them all, go to stderr once
         print_json([row.to_json() for row in rows], args.pretty)
+        for line in rows.revised:
+            print(f"note: {line}", file=sys.stderr)
         return 0
     head = [*names, "firings", "per yr", "first", "last", "fwd5 mean (up)", "fwd20 mean (up)"]
     if holdout:
@@ -34,6 +36,8 @@ def run(args) -> int:
     widths = [max(len(r[k]) for r in table) for k in range(len(head))]
     for r in table:
         print("  ".join(cell.rjust(w) for cell, w in zip(r, widths)).rstrip())
+    for line in rows.revised:
+        print(f"note: {line}")
     return 0
 
 

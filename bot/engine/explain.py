@@ -136,6 +136,7 @@ class Explanation:
     next_fired_after: date | None = None
     missing: list[Missing] = field(default_factory=list)  # every series that made a part unknown
     note: str | None = None  # e.g. the date asked for was not a session
+    revised: list[str] = field(default_factory=list)  # series read as revised values (bot.app.vintages)
 
     def to_json(self) -> dict:
         out = {"rule": self.rule, "date": self.date.isoformat(), "fired": self.fired, "verdict": self.verdict,
@@ -150,6 +151,8 @@ class Explanation:
         out["next_fired_after"] = self.next_fired_after.isoformat() if self.next_fired_after else None
         if self.missing:
             out["missing"] = [m.to_json() for m in self.missing]
+        if self.revised:
+            out["revised"] = self.revised
         return out
 
     def headline(self) -> str:
@@ -202,6 +205,7 @@ class Explanation:
             out.append(f"{expr.ljust(width)}  {value.rjust(vwidth)}  {detail.ljust(dwidth)}  {state}".rstrip())
         out.append(f"last fired before: {self.last_fired_before or 'never (in the data)'}; "
                    f"next after: {self.next_fired_after or 'none (in the data)'}")
+        out += [f"note: {line}" for line in self.revised]
         return out
 
 
