@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 
 from bot.app import results as R
+from bot.app import tune
 from bot.app.evaluation import Prepared, latest_session_with_data, prepare, series_needed
 from bot.clock import ET, SYSTEM, Clock, stored_time
 from bot.data import calendar, load
@@ -62,8 +63,9 @@ class App:
 
     @property
     def loaded(self) -> Loaded:
-        """The current good configuration (re-read when a file changed; the last good one kept)."""
-        return self.config.get()
+        """The rules in force: the current good configuration (re-read when a file changed; the last good
+        one kept) with the parameter overrides set from the phone (bot.app.tune)."""
+        return tune.in_force(self, self.config.get())
 
     @property
     def store(self):
@@ -550,6 +552,39 @@ class App:
     def unmute(self, rule_id: str) -> bool:
         self.rule(rule_id)
         return self.store.unmute(rule_id)
+
+    # -- tuning from the phone (bot.app.tune): the rules in force are the file plus these overrides -------
+
+    def tune_preview(self, rule_id: str, name: str, value):
+        """What `rule_id` `name` = `value` would do, before anything changes (a TunePreview)."""
+        return tune.preview(self, rule_id, name, value)
+
+    def tune_params(self, rule_id: str) -> list:
+        """The rule's parameters: value, file or phone override, firings a year at nearby values."""
+        return tune.params_view(self, rule_id)
+
+    def tune_apply(self, rule_id: str, name: str, value, who: str):
+        return tune.apply(self, rule_id, name, value, who)
+
+    def tune_reset(self, rule_id: str, name: str | None, who: str) -> list:
+        return tune.reset(self, rule_id, name, who)
+
+    def tune_list(self) -> list:
+        self.loaded  # the file may have won over some since they were set: retire those first
+        return self.store.overrides.current()
+
+    def tune_history(self) -> list:
+        return self.store.overrides.history()
+
+    def tune_export(self, who: str) -> list:
+        return tune.export(self, who)
+
+    def tune_open(self, rule_id: str, name: str, value, who: str):
+        """A preview kept in the store under an id, for its Apply / Cancel buttons."""
+        return tune.open_preview(self, rule_id, name, value, who)
+
+    def tune_press(self, preview_id: int, action: str, who: str):
+        return tune.press(self, preview_id, action, who)
 
 
 def _resolve_session(prepared, rules, day):
