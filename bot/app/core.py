@@ -140,7 +140,9 @@ class App:
         if start and end and start > end:
             raise UsageError(f"--from {start} is after --to {end}")
         from bot.app.backtest import backtest  # deliberately lazy: the report only for backtest
-        return backtest(self.evaluate(), start, end)
+        result = backtest(self.evaluate(), start, end)
+        result.overrides = tune.notes(self.loaded)
+        return result
 
     def session_index(self, prepared, day: date | None):
         """(session, position in the frame, note): `day` or the session before it; default the latest with data."""
@@ -161,7 +163,7 @@ class App:
         prepared = self.evaluate()
         _session, i, note = self.session_index(prepared, day)
         result = explain(prepared.evaluation, rule, i)
-        result.note = note
+        result.note = "; ".join(filter(None, [note, tune.override_notes(self.loaded, rule_id)])) or None
         return result
 
     def sweep(self, rule_id: str, specs, start: date | None = None, end: date | None = None,
@@ -305,6 +307,7 @@ class App:
         from bot.notify.outbox import enqueue  # deliberately lazy: as above
         loaded = self.loaded
         pairs = alerts_for(prepared, session, late=late, muted=self.store.mutes(self.clock.now()), skip=skip)
+        pairs = tune.mark_alerts(pairs, loaded)  # an alert of a rule tuned from the phone says so
         return enqueue(self.store, pairs, loaded.settings, chart_renderer(prepared, loaded.rules, loaded.series),
                        now=self.clock.now())
 
@@ -499,7 +502,7 @@ class App:
         return R.Status(now=now, store=store.where, last_run=last, next_session=session.date(),
                         next_run_at=when, series=series, outbox=store.outbox_counts(),
                         failed=store.outbox_rows(["failed"], limit=5), mutes=store.mutes(now),
-                        channels=self.channels())
+                        channels=self.channels(), overrides=tune.notes(loaded))
 
     def rules_overview(self) -> list[R.RuleOverview]:
         prepared = self.evaluate()
@@ -508,7 +511,8 @@ class App:
         for rule in self.loaded.rules:
             fires = prepared.evaluation.fire_dates(rule.id)
             out.append(R.RuleOverview(rule.id, rule.title, rule.severity,
-                                      fires[-1].date() if len(fires) else None, mutes.get(rule.id)))
+                                      fires[-1].date() if len(fires) else None, mutes.get(rule.id),
+                                      tune.override_notes(self.loaded, rule.id)))
         return out
 
     def last_alerts(self, count: int = 5) -> list:

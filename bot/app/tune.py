@@ -28,6 +28,7 @@ with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -119,6 +120,22 @@ def override_notes(loaded, rule_id: str) -> str | None:
         return None
     parts = [f"{name} {_num(row.value)} (file: {_num(row.file_value)})" for name, row in chosen.items()]
     return f"runs with an override: {', '.join(parts)}"
+
+
+def notes(loaded) -> dict[str, str]:
+    """rule id -> its override note, for every rule running with one."""
+    return {rid: override_notes(loaded, rid) for rid in getattr(loaded, "overrides", {})}
+
+
+def mark_alerts(pairs, loaded):
+    """(Alert, notify) pairs with a line under the text of each alert whose rule runs with an override."""
+    out = []
+    for alert, notify in pairs:
+        note = override_notes(loaded, alert.rule_id)
+        if note and alert.kind == "alert":
+            alert = dataclasses.replace(alert, text=f"{alert.text}\n(tuned from the phone: {note})")
+        out.append((alert, notify))
+    return out
 
 
 # -- values -------------------------------------------------------------------------------------------
