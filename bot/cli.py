@@ -225,6 +225,26 @@ def _telegram_setup_args(p):
                    help="remove a webhook set on the bot first (getUpdates cannot be used while one is set)")
 
 
+@command("tune", "a rule's parameter: preview firings, backtest and golden tests before -> after; --apply sets it",
+         "python -m bot tune small-cap-trap lead=6 --data-dir ../shared/data   # the preview; nothing changes\n"
+         "  python -m bot tune small-cap-trap lead=6 --apply   # the running bot uses it at the next evaluation\n"
+         "  python -m bot tune --export                        # overrides into rules.yaml, comments kept",
+         "bot.commands.tune:run")
+def _tune_args(p):
+    p.add_argument("rule", nargs="?", metavar="RULE", help="the rule's id (alone: its params and nearby values)")
+    p.add_argument("setting", nargs="?", metavar="NAME=VALUE", help="the parameter and its new value")
+    p.add_argument("--apply", action="store_true", help="apply it (kept in the store; the file wins if it changes)")
+    p.add_argument("--break-tests", action="store_true", help="with --apply: even if a golden test then fails")
+    p.add_argument("--reset", action="store_true", help="RULE back to the file's values")
+    p.add_argument("--list", action="store_true", help="the overrides in force")
+    p.add_argument("--history", action="store_true", help="every change: applied, reset, file won, exported")
+    p.add_argument("--export", action="store_true",
+                   help="write the overrides into the rules file in place (comments, order, layout kept), "
+                        "then clear them")
+    _rules(p)
+    _data_dir(p)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line, or with `only` a command's sub-parser alone (building every one costs ~10 ms)."""
     parser = argparse.ArgumentParser(

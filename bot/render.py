@@ -37,6 +37,8 @@ def status_lines(status) -> list[str]:
     if status.mutes:
         lines.append("muted: " + ", ".join(f"{r} until {u.astimezone(ET):%Y-%m-%d %H:%M}"
                                            for r, u in status.mutes.items()))
+    for rule_id, note in getattr(status, "overrides", {}).items():
+        lines.append(f"tuned: {rule_id} {note}")
     for channel in status.channels:
         lines.append(channel_line(channel))
     return lines

@@ -24,6 +24,7 @@ class BacktestResult:
     reports: list  # bot.engine.report.RuleReport per rule
     prepared: object = field(default=None, repr=False)  # the evaluation behind it (for --plot), not in JSON
     revised: list = field(default_factory=list)  # "CPIAUCSL: revised values before ...": bot.app.vintages
+    overrides: dict = field(default_factory=dict)  # rule id -> "runs with an override: ..." (bot.app.tune)
 
     def rule_json(self, report) -> dict:
         """One rule's JSON: the report, plus every firing's forward returns as arrays aligned with `fires`."""

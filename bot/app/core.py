@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 
 from bot.app import results as R
+from bot.app import tune
 from bot.app.evaluation import Prepared, latest_session_with_data, prepare, series_needed
 from bot.app.vintages import revised_notes
 from bot.clock import ET, SYSTEM, Clock, stored_time
@@ -63,8 +64,9 @@ class App:
 
     @property
     def loaded(self) -> Loaded:
-        """The current good configuration (re-read when a file changed; the last good one kept)."""
-        return self.config.get()
+        """The rules in force: the current good configuration (re-read when a file changed; the last good
+        one kept) with the parameter overrides set from the phone (bot.app.tune)."""
+        return tune.in_force(self, self.config.get())
 
     @property
     def store(self):
@@ -141,6 +143,7 @@ class App:
         from bot.app.backtest import backtest  # deliberately lazy: the report only for backtest
         result = backtest(self.evaluate(), start, end)
         result.revised = revised_notes(result.prepared.frame, series_needed(self.loaded.rules), start, end)
+        result.overrides = tune.notes(self.loaded)
         return result
 
     def session_index(self, prepared, day: date | None):
@@ -162,7 +165,7 @@ class App:
         prepared = self.evaluate()
         _session, i, note = self.session_index(prepared, day)
         result = explain(prepared.evaluation, rule, i)
-        result.note = note
+        result.note = "; ".join(filter(None, [note, tune.override_notes(self.loaded, rule_id)])) or None
         result.revised = revised_notes(prepared.frame, rule.needs, _session, _session)
         return result
 
@@ -309,6 +312,7 @@ class App:
         from bot.notify.outbox import enqueue  # deliberately lazy: as above
         loaded = self.loaded
         pairs = alerts_for(prepared, session, late=late, muted=self.store.mutes(self.clock.now()), skip=skip)
+        pairs = tune.mark_alerts(pairs, loaded)  # an alert of a rule tuned from the phone says so
         return enqueue(self.store, pairs, loaded.settings, chart_renderer(prepared, loaded.rules, loaded.series),
                        now=self.clock.now())
 
@@ -503,7 +507,7 @@ class App:
         return R.Status(now=now, store=store.where, last_run=last, next_session=session.date(),
                         next_run_at=when, series=series, outbox=store.outbox_counts(),
                         failed=store.outbox_rows(["failed"], limit=5), mutes=store.mutes(now),
-                        channels=self.channels())
+                        channels=self.channels(), overrides=tune.notes(loaded))
 
     def rules_overview(self) -> list[R.RuleOverview]:
         prepared = self.evaluate()
@@ -512,7 +516,8 @@ class App:
         for rule in self.loaded.rules:
             fires = prepared.evaluation.fire_dates(rule.id)
             out.append(R.RuleOverview(rule.id, rule.title, rule.severity,
-                                      fires[-1].date() if len(fires) else None, mutes.get(rule.id)))
+                                      fires[-1].date() if len(fires) else None, mutes.get(rule.id),
+                                      tune.override_notes(self.loaded, rule.id)))
         return out
 
     def last_alerts(self, count: int = 5) -> list:
@@ -556,6 +561,39 @@ class App:
     def unmute(self, rule_id: str) -> bool:
         self.rule(rule_id)
         return self.store.unmute(rule_id)
+
+    # -- tuning from the phone (bot.app.tune): the rules in force are the file plus these overrides -------
+
+    def tune_preview(self, rule_id: str, name: str, value):
+        """What `rule_id` `name` = `value` would do, before anything changes (a TunePreview)."""
+        return tune.preview(self, rule_id, name, value)
+
+    def tune_params(self, rule_id: str) -> list:
+        """The rule's parameters: value, file or phone override, firings a year at nearby values."""
+        return tune.params_view(self, rule_id)
+
+    def tune_apply(self, rule_id: str, name: str, value, who: str):
+        return tune.apply(self, rule_id, name, value, who)
+
+    def tune_reset(self, rule_id: str, name: str | None, who: str) -> list:
+        return tune.reset(self, rule_id, name, who)
+
+    def tune_list(self) -> list:
+        self.loaded  # the file may have won over some since they were set: retire those first
+        return self.store.overrides.current()
+
+    def tune_history(self) -> list:
+        return self.store.overrides.history()
+
+    def tune_export(self, who: str) -> list:
+        return tune.export(self, who)
+
+    def tune_open(self, rule_id: str, name: str, value, who: str):
+        """A preview kept in the store under an id, for its Apply / Cancel buttons."""
+        return tune.open_preview(self, rule_id, name, value, who)
+
+    def tune_press(self, preview_id: int, action: str, who: str):
+        return tune.press(self, preview_id, action, who)
 
 
 def _resolve_session(prepared, rules, day):

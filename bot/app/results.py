@@ -103,6 +103,7 @@ class Status:
     failed: list  # the latest failed outbox rows
     mutes: dict[str, datetime]
     channels: list = field(default_factory=list)  # ChannelStatus rows when the notifiers can say
+    overrides: dict = field(default_factory=dict)  # rule id -> "runs with an override: ..." (bot.app.tune)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class RuleOverview:
     severity: str
     last_fired: date | None
     muted_until: datetime | None
+    tuned: str | None = None  # "runs with an override: lead 6 (file: 5)" (bot.app.tune)
 
 
 @dataclass(frozen=True)

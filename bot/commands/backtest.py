@@ -30,6 +30,8 @@ def run(args) -> int:
     for report in result.reports:
         print()
         print("\n".join(rule_lines(report, args.all)))
+        if report.rule in result.overrides:
+            print(f"  ({result.overrides[report.rule]}; `closebell tune --list`)")
     return 0
 
 

@@ -65,7 +65,8 @@ class ChildJob:
         if app.notifiers is not None or app.fetcher is not None:
             raise ValueError("a session job in a child process uses the configured channels and sources; "
                              "an app with notifier or fetcher overrides runs its jobs in process")
-        return cls(PinnedConfig(app.config, app.loaded), app.store.url, app.clock, app.heartbeat_url,
+        # the file's rules: the child binds the store's overrides itself, as they stand when it runs
+        return cls(PinnedConfig(app.config, app.config.get()), app.store.url, app.clock, app.heartbeat_url,
                    logging.getLogger().level)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.errors import ConfigError
@@ -24,6 +24,9 @@ class Loaded:
     series: dict
     settings: object
     rules: list
+    # the rules in force: rule id -> {param: bot.store.overrides.Override} bound into `rules` (bot.app.tune);
+    # empty for the file as read
+    overrides: dict = field(default_factory=dict)
 
 
 class LiveConfig:

@@ -181,8 +181,52 @@ def _v6(conn):
                      .values(realtime_start=sa.bindparam("r")), updates)
 
 
-# _v6 (vintages) follows _v4 here; the outbox branch's _v5 goes before it when the branches are merged
-MIGRATIONS = [_v1, _v2, _v3, _v4, _v6]  # index i takes the store from version i to i + 1
+
+# v7 (tune): parameter overrides made from the phone, their audit history, and the previews a button may
+# apply. Self-contained (only its own tables) so it applies in whatever order the versions merge.
+overrides = sa.Table(  # the overrides in force: one value per (rule, parameter)
+    "overrides", metadata,
+    sa.Column("rule_id", sa.String(64), primary_key=True),
+    sa.Column("param", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("file_value", sa.Float, nullable=False),  # the file's value when applied: a different one wins
+    sa.Column("previous", sa.Float, nullable=False),  # the value in force before (the file's or an override)
+    sa.Column("who", sa.String(200), nullable=False),  # "telegram:CHAT" or "terminal:USER"
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+override_events = sa.Table(  # the audit history, never deleted: applied, reset, file-won, exported
+    "override_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("rule_id", sa.String(64), nullable=False),
+    sa.Column("param", sa.String(64), nullable=False),
+    sa.Column("value", sa.Float, nullable=True),  # the value in force after the event
+    sa.Column("previous", sa.Float, nullable=True),  # the value in force before it
+    sa.Column("file_value", sa.Float, nullable=True),  # the file's value at the time
+    sa.Column("who", sa.String(200), nullable=False, default=""),
+)
+
+tune_previews = sa.Table(  # a preview shown with Apply / Cancel buttons; a button names its id
+    "tune_previews", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule_id", sa.String(64), nullable=False),
+    sa.Column("param", sa.String(64), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("breaks", sa.Text, nullable=False, default=""),  # golden tests it breaks, one a line
+    sa.Column("who", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # open | applied | cancelled
+)
+
+
+def _v7(conn):
+    for table in (overrides, override_events, tune_previews):
+        table.create(conn)
+
+
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v6, _v7]  # index i takes the store from version i to i + 1
 VERSION = len(MIGRATIONS)
 
 

@@ -22,6 +22,7 @@ from bot.store.connect import create_engine, database_url, where
 from bot.store.mutes import Mutes
 from bot.store.observations import Observations
 from bot.store.outbox import Outbox
+from bot.store.overrides import Overrides
 from bot.store.runs import Runs
 
 __all__ = ["Store", "open_store", "database_url", "stored_time"]
@@ -42,6 +43,7 @@ class Store:
         self._outbox = Outbox(self.engine)
         self._mutes = Mutes(self.engine)
         self._runs = Runs(self.engine)
+        self.overrides = Overrides(self.engine)  # parameter overrides from the phone (bot.store.overrides)
         self.migrate()  # also the first connection: a damaged file or unreachable server is a StoreError here
 
     @property

@@ -18,6 +18,7 @@ from bot.clock import ET
 from bot.errors import ClosebellError
 from bot.notify.buttons import parse_callback
 from bot.telegram.reply import Reply, send_reply
+from bot.telegram.tune import answer_tune_button, is_tune_button
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,9 @@ REFUSED = "This button is no longer valid (the rule changed or the bot's token d
 
 
 async def answer_button(bot, query, app) -> None:
+    if is_tune_button(query.data):  # Apply / Cancel / Undo under a /tune preview (bot.telegram.tune)
+        await answer_tune_button(bot, query, app)
+        return
     rule_ids = [r.id for r in app.loaded.rules]
     action = parse_callback(query.data or "", rule_ids)
     if action is None:

@@ -76,6 +76,8 @@ def _rules(args, app):
         muted = f" (muted until {rule.muted_until.astimezone(ET):%m-%d %H:%M})" if rule.muted_until else ""
         last = f"{rule.last_fired:%Y-%m-%d}" if rule.last_fired else "never"
         lines.append(f"{rule.id} [{rule.severity}]{muted}\n  {rule.title}; last fired {last}")
+        if rule.tuned:
+            lines.append(f"  {rule.tuned} (/tune {rule.id})")
     return Reply("\n".join(lines) or "No rules.")
 
 
@@ -141,5 +143,8 @@ def _help(args, app):
     return Reply(HELP)
 
 
-HANDLERS = {"status": _status, "rules": _rules, "check": _check, "why": _why, "last": _last, "chart": _chart,
+from bot.telegram.tune import USAGE as TUNE_USAGE, tune as _tune  # noqa: E402 - the handler lives in its own file
+
+HELP += f"\n{TUNE_USAGE}"
+HANDLERS = {"tune": _tune, "status": _status, "rules": _rules, "check": _check, "why": _why, "last": _last, "chart": _chart,
             "mute": _mute, "unmute": _unmute, "help": _help, "start": _help}

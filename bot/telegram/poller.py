@@ -22,6 +22,7 @@ from bot.notify.telegram import chat_ids, make_bot
 from bot.telegram.buttons import answer_button
 from bot.telegram.handlers import respond
 from bot.telegram.reply import send_reply
+from bot.telegram.tune import CHAT as tune_chat
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class CommandPoller:
         message = update.effective_message
         if message is None or not message.text:
             return
+        tune_chat.set(f"telegram:{chat.id}")  # who, for /tune's audit history (copied into the thread)
         reply = await asyncio.to_thread(respond, message.text, self.app)
         await send_reply(bot, chat.id, reply)
 

@@ -16,11 +16,14 @@ from bot.notify.base import split_text
 class Reply:
     text: str
     photo: bytes | None = None
+    markup: object = None  # an InlineKeyboardMarkup under the (last piece of the) text, e.g. /tune's buttons
 
 
 async def send_reply(bot, chat_id, reply: Reply):
     if reply.photo:
         await bot.send_photo(chat_id, photo=reply.photo, caption=html.escape(reply.text)[:1024], parse_mode="HTML")
         return
-    for piece in split_text(html.escape(reply.text), 4096):
-        await bot.send_message(chat_id, piece, parse_mode="HTML")
+    pieces = split_text(html.escape(reply.text), 4096)
+    for k, piece in enumerate(pieces):
+        markup = reply.markup if k == len(pieces) - 1 else None
+        await bot.send_message(chat_id, piece, parse_mode="HTML", reply_markup=markup)
