@@ -9,15 +9,20 @@ from datetime import date
 from bot.app import App
 from bot.errors import UsageError
 from bot.settings import env
+from bot.settings.paths import out_of_range
 
 
 def parse_date(text: str | None, option: str) -> date | None:
     if text is None:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise UsageError(f"{option} {text!r} is not a date; write YYYY-MM-DD, e.g. 2024-07-11") from None
+    why = out_of_range(day)
+    if why:
+        raise UsageError(f"{option} {why}")
+    return day
 
 
 def parse_window(args) -> tuple[date | None, date | None]:
