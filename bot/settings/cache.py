@@ -106,8 +106,9 @@ def path_for(files: list[Path]) -> Path:
 
 def load(files: list[Path], wanted: str):
     """The objects cached for key `wanted`, or None (no cache, another key, or a file that cannot be read)."""
-    path = path_for(files)
+    path = "(no state directory)"
     try:
+        path = path_for(files)  # inside: a state directory that cannot be used only costs the cache
         with open(path, "rb") as handle:
             header = handle.readline()
             if header != FORMAT or handle.readline().rstrip(b"\n").decode("ascii") != wanted:

@@ -7,6 +7,8 @@ import stat
 from datetime import date
 from pathlib import Path
 
+from bot.errors import StoreError
+
 # The dates a command, a tests file or a data file may name. pandas holds a day as nanoseconds since 1970,
 # which ends in 1677 and 2262 (0001-01-01 would be an OutOfBoundsDatetime traceback); no market data is
 # older than 1900, and a rule about 2200 is a typo.
@@ -51,8 +53,13 @@ def read_small(path, limit: int = MAX_CONFIG_BYTES) -> bytes:
 
 
 def state_dir() -> Path:
+    """$CLOSEBELL_HOME, else the user's data directory; StoreError if CLOSEBELL_HOME names something that
+    is not a directory (the store, its lock and caches live in it)."""
     home = os.environ.get("CLOSEBELL_HOME")
     if home:
+        if os.path.exists(home) and not os.path.isdir(home):
+            raise StoreError(f"CLOSEBELL_HOME={home} is a file, not a directory; point it at a directory "
+                             "(the store and its caches are kept there) or remove the file")
         return Path(home)
     import platformdirs  # deliberately lazy: ~10 ms, only when CLOSEBELL_HOME is unset
     return Path(platformdirs.user_data_dir("closebell", appauthor=False))
