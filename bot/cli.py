@@ -285,15 +285,15 @@ def main(argv=None) -> int:
     # deliberately lazy: logging and pathlib (~30 ms) only once a command runs, not for --help
     from bot import logs
     from bot.settings import env  # deliberately lazy: pathlib, for the same reason
-    env.load_dotenv()
     base = 1 if args.command == "run" else 0  # the daemon's log lines are its record of every step
     logs.setup(["WARNING", "INFO", "DEBUG"][min(args.verbose + base, 2)])
     if args.config:
         os.environ["CLOSEBELL_CONFIG"] = args.config
     from bot.settings.paths import config_dir  # deliberately lazy: pathlib, as above
-    env.load_dotenv(config_dir() / ".env")  # where `init` writes it; ./.env (read above) wins
     module_name, _, function = COMMANDS[args.command][3].partition(":")
     try:
+        env.load_dotenv()  # in the try: a .env that is refused (a FIFO, 1 GB, not UTF-8) is one line, exit 1
+        env.load_dotenv(config_dir() / ".env")  # where `init` writes it; ./.env (read above) wins
         handler = getattr(importlib.import_module(module_name), function)
         code = handler(args) or 0
         sys.stdout.flush()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from bot.commands.common import build_app, parse_window
+from bot.commands.common import build_app, parse_window, write_chart
 
 LAST = 5
 
@@ -19,8 +19,7 @@ def run(args) -> int:
     app = build_app(args)
     result = app.backtest(start, end)
     if args.plot:
-        app.plot_backtest(result, start, end, args.plot)
-        print(f"chart written to {args.plot}", file=sys.stderr)
+        write_chart(args.plot, lambda buffer: app.plot_backtest(result, start, end, buffer))
     if args.json:
         write_json(result, args.pretty)
         return 0

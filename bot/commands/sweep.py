@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bot.commands.common import build_app, parse_date, parse_window, print_json
+from bot.commands.common import build_app, parse_date, parse_window, print_json, write_chart
 
 
 def run(args) -> int:
@@ -14,8 +14,7 @@ def run(args) -> int:
     rows = app.sweep(args.rule, args.values, start, end, holdout)
     names = [spec.partition("=")[0].strip() for spec in args.values]
     if args.plot:
-        app.plot_sweep(args.rule, rows, names, args.plot)
-        print(f"chart written to {args.plot}", file=sys.stderr)
+        write_chart(args.plot, lambda buffer: app.plot_sweep(args.rule, rows, names, buffer))
     if args.json:  # a list of rows; the notes, which concern them all, go to stderr once
         print_json([row.to_json() for row in rows], args.pretty)
         for line in rows.revised:

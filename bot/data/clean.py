@@ -18,7 +18,14 @@ how it is worded, is decided in this module only:
 - a one-day spike past the series' `move_limit()` that reverses the next day
   (and a newest value past the limit, which is fetched again tomorrow);
 - in a file, an unterminated last line that is shorter than the rows above it
-  (see `cut_last_line`).
+  (see `cut_last_line`);
+- in a file, a date or release date outside 1900-01-01..2199-12-31
+  (`bot.settings.paths.EARLIEST_DATE`/`LATEST_DATE`; see `outside_dates`):
+  pandas cannot hold it, and would otherwise wrap 1600-01-03 round to 2184;
+- a value released before the period it describes (a CPI for June published
+  in May): read as known before it existed, it would hide the real print;
+- a value no market quotes: subnormal (1e-320) or beyond 1e15 (see
+  `ABSURD_ABOVE`); arithmetic on it overflows.
 
 Each rejected row is logged as a warning that names where it came from:
 `path:line` for a file, `source date` for a source. A whole answer that
@@ -34,6 +41,8 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+
+from bot.settings.paths import EARLIEST_DATE, LATEST_DATE
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +135,22 @@ def cut_last_line(fields: list[str], above: list[list[str]], header: list[str]) 
     return None
 
 
+def outside_dates(texts: pd.Series, name: str, origin, numbers) -> tuple[np.ndarray, list[Rejection]]:
+    """(mask of rows to keep, rejections): rows whose `name` (date or release_date) is a well-formed
+    YYYY-MM-DD outside EARLIEST_DATE..LATEST_DATE, each named with its own date and line. Text that is not
+    such a date is kept here: the reader reports it as not a date."""
+    well_formed = texts.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).to_numpy(dtype=bool)
+    outside = well_formed & ((texts < EARLIEST_DATE.isoformat()) | (texts > LATEST_DATE.isoformat())) \
+        .fillna(False).to_numpy(dtype=bool)
+    rejections = [Rejection(f"{origin}:{numbers.iloc[i]}",
+                            f"{name} {texts.iloc[i]} is outside {EARLIEST_DATE}..{LATEST_DATE}; dropped")
+                  for i in np.flatnonzero(outside)]
+    return ~outside, rejections
+
+
+ABSURD_ABOVE = 1e15  # no price, index, yield or rate comes near a quadrillion; beyond it, overflow follows
+
+
 # -- value-level checks: every frame, from a source or a file -----------------------------------------
 
 def resolve_duplicates(frame: pd.DataFrame, origin: str | None = None) -> tuple[pd.DataFrame, list[Rejection]]:
@@ -180,6 +205,24 @@ def clean(frame: pd.DataFrame, series=None, today: date | None = None, previous:
             rejected += [Rejection(where(frame, d, origin), f"{d:%Y-%m-%d} is after today ({today}); dropped")
                          for d in frame.index[future]]
             frame = frame[~future]
+
+    released = frame["release_date"] if "release_date" in frame.columns else None
+    early = (released < frame.index).to_numpy(dtype=bool) if released is not None else np.zeros(len(frame), bool)
+    if early.any():
+        reasons.append(f"{int(early.sum())} value(s) released before their own period dropped")
+        rejected += [Rejection(where(frame, d, origin), f"{d:%Y-%m-%d} released on {r:%Y-%m-%d}, before the "
+                                                        "period it describes; dropped (fix its release_date)")
+                     for d, r in released[early].items()]
+        frame = frame[~early]
+
+    size = np.abs(frame["value"].to_numpy(dtype=float))
+    absurd = ((size > 0) & (size < np.finfo(float).tiny)) | (size > ABSURD_ABOVE)
+    if absurd.any():
+        reasons.append(f"{int(absurd.sum())} absurd value(s) dropped")
+        rejected += [Rejection(where(frame, d, origin), f"{d:%Y-%m-%d} value {v:g} is no market's number "
+                                                        f"(subnormal, or beyond {ABSURD_ABOVE:g}); dropped")
+                     for d, v in frame["value"][absurd].items()]
+        frame = frame[~absurd]
 
     units = getattr(series, "units", None)
     if units in ("price", "index"):

@@ -28,6 +28,12 @@ CONNECT_TIMEOUT = 10.0
 
 RETRY_AFTER_MAX = 60  # seconds; urllib3 would otherwise sleep up to 6 hours on a server's say-so
 
+# The most a source's answer may hold, counted after decompression: the largest real one (FRED's whole
+# daily DGS10 history, Nasdaq's ten years of IWM) is well under 1 MB. A server can send a gzip bomb
+# (3 MB on the wire, 1.5 GB unpacked) or simply never stop; either is refused at this many bytes.
+MAX_RESPONSE_BYTES = 20_000_000
+CHUNK_BYTES = 64 * 1024  # urllib3 >= 2.6 decompresses at most this much per read, so memory stays bounded
+
 
 def make_session(retries: int = 3, backoff: float | None = None, read_retries: int | None = None
                  ) -> requests.Session:
@@ -65,7 +71,8 @@ def get(source: str, url: str, params=None, timeout: float = 30.0, headers=None,
     stalls = session(retry_stalls)
     connect = min(CONNECT_TIMEOUT, timeout)
     try:
-        response = stalls.get(url, params=params, timeout=(connect, timeout), headers=headers)
+        response = stalls.get(url, params=params, timeout=(connect, timeout), headers=headers, stream=True)
+        _read_capped(source, response, shown)
     except requests.exceptions.RetryError as exc:
         raise SourceError(source, f"gave up after retries: {redact(str(exc.args[0] if exc.args else exc))}",
                           shown) from None
@@ -91,6 +98,26 @@ def get(source: str, url: str, params=None, timeout: float = 30.0, headers=None,
         raise SourceError(source, f"HTTP {response.status_code} {response.reason or ''}".rstrip()
                           + _snippet(response.text), shown)
     return response
+
+
+def _read_capped(source: str, response: requests.Response, shown: str) -> None:
+    """Read the body in chunks, counting decompressed bytes; refuse it past MAX_RESPONSE_BYTES.
+
+    The body is kept on the response (`.content`, `.text`, `.json()` read it as
+    always). The connection is closed whatever happens: an answer refused
+    half-way is not read to its end.
+    """
+    chunks, total = [], 0
+    try:
+        for chunk in response.iter_content(CHUNK_BYTES):
+            total += len(chunk)
+            if total > MAX_RESPONSE_BYTES:
+                raise SourceError(source, f"answered with more than {MAX_RESPONSE_BYTES:,} bytes (counted "
+                                          "unpacked); refused: no real answer is that large", shown)
+            chunks.append(chunk)
+    finally:
+        response.close()
+    response._content = b"".join(chunks)  # what requests itself sets when it reads the body whole
 
 
 def cut_short(exc) -> str:

@@ -47,7 +47,7 @@ import tempfile
 from pathlib import Path
 
 import bot
-from bot.settings.paths import state_dir
+from bot.settings.paths import read_small, state_dir
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +88,10 @@ def key(files: list[Path]) -> str:
     out = hashlib.sha256(_code())
     for path in files:
         try:
-            data = Path(path).read_bytes()
+            data = read_small(path)  # bounded, never blocks: /dev/zero or a FIFO is refused by the parse
         except FileNotFoundError:
             data = _MISSING
-        except OSError as exc:  # unreadable: a key that never matches, and the parse reports it
+        except (OSError, ValueError) as exc:  # unreadable or refused: a key that never matches; the parse says why
             data = _MISSING + str(exc).encode() + os.urandom(8)
         out.update(len(data).to_bytes(8, "big"))
         out.update(data)
@@ -106,8 +106,9 @@ def path_for(files: list[Path]) -> Path:
 
 def load(files: list[Path], wanted: str):
     """The objects cached for key `wanted`, or None (no cache, another key, or a file that cannot be read)."""
-    path = path_for(files)
+    path = "(no state directory)"
     try:
+        path = path_for(files)  # inside: a state directory that cannot be used only costs the cache
         with open(path, "rb") as handle:
             header = handle.readline()
             if header != FORMAT or handle.readline().rstrip(b"\n").decode("ascii") != wanted:

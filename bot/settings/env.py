@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bot.errors import ConfigError
+from bot.settings.paths import read_small
+
 SECRET_NAMES = ("TELEGRAM_BOT_TOKEN", "SMTP_PASSWORD", "FRED_API_KEY", "DATABASE_URL", "HEARTBEAT_URL",
                 "APPRISE_URLS")
 LIST_SECRETS = ("APPRISE_URLS",)  # comma-separated: each piece is a secret of its own
@@ -17,9 +20,16 @@ LIST_SECRETS = ("APPRISE_URLS",)  # comma-separated: each piece is a secret of i
 def load_dotenv(path: str | Path = ".env") -> None:
     """Set variables from `.env` that the environment does not set already (the environment wins)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         return
-    for line in path.read_text(encoding="utf-8").splitlines():
+    try:  # bounded and never blocking, like every settings file (bot.settings.paths.read_small)
+        text = read_small(path).decode("utf-8")
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        if isinstance(exc, UnicodeDecodeError):
+            reason = f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"
+        raise ConfigError(f"{path}:1:1: {reason}") from None
+    for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue

@@ -321,6 +321,12 @@ def parse_rules(doc: yamlfile.Document, catalog: Catalog) -> list[Rule]:
     return order(list(rules.values()))
 
 
+# Characters no alert may carry in its title (every one) or message (all but a line break and a tab):
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators. A CR/LF in a title becomes a
+# broken email Subject that fails on every retry.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _rule(doc, base, spec: RuleSpec, defaults: Defaults, catalog: Catalog, all_ids, problems) -> Rule | None:
     """One rule from its fields, every expression checked; None when something was reported."""
     before = len(problems)
@@ -339,6 +345,15 @@ def _rule(doc, base, spec: RuleSpec, defaults: Defaults, catalog: Catalog, all_i
         if key in spec.model_fields_set and not spec.resolve:
             problems.append(doc.problem(base + (key,), f"{key} applies only to a rule with resolve: true; "
                                                        f"add resolve: true", prefer_key=True))
+    for key, text, allowed in (("title", spec.title, ""), ("message", spec.message or "", "\n\t")):
+        bad = next((m for m in _CONTROL.finditer(text) if m.group() not in allowed), None)
+        if bad:
+            fix = ("(an email Subject cannot carry it: every send would fail); a title is one line of plain "
+                   "text: remove it" if key == "title"
+                   else "; only line breaks and tabs may appear in a message: remove it")
+            problems.append(doc.text_problem(base + (key,), text, bad.start(),
+                                             f"'{key}' holds the control character {bad.group()!r} {fix}"
+                                             .replace(" ;", ";")))
     template = None
     if spec.message is not None:
         template, findings = check_template(spec.message, catalog, all_ids, params)

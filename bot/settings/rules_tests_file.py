@@ -30,6 +30,7 @@ import yaml
 from bot.engine.expectations import KINDS, Expectation
 from bot.errors import ConfigError
 from bot.settings import yamlfile
+from bot.settings.paths import out_of_range
 from bot.settings.yamlfile import Problem, did_you_mean
 
 KEYS = ("rule", *KINDS, "from", "to")
@@ -100,6 +101,9 @@ class _Parser:
         if found is None:
             shown = "nothing" if value is None else repr(value)
             self.fail(path, f"{what}: {shown} is not a date; write YYYY-MM-DD, e.g. 2024-07-15")
+        elif out_of_range(found):
+            self.fail(path, f"{what}: {out_of_range(found)}")
+            return None
         return found
 
     def dates(self, path, value, key) -> tuple[date, ...] | None:

@@ -18,8 +18,9 @@ import yaml
 
 from bot.engine.suggest import did_you_mean  # noqa: F401 - re-exported for settings and commands
 from bot.errors import ConfigError
+from bot.settings.paths import MAX_CONFIG_BYTES, read_small
 
-MAX_BYTES = 1_000_000  # a rules file is hand-written; anything larger is a mistake
+MAX_BYTES = MAX_CONFIG_BYTES  # a rules file is hand-written; anything larger is a mistake
 
 
 @dataclass(frozen=True, order=True)
@@ -136,14 +137,13 @@ def load(path: str | Path, display: str | None = None, constructors: tuple = ())
     path = Path(path)
     name = display or str(path)
     try:
-        raw = path.read_bytes()
+        raw = read_small(path, MAX_BYTES)  # refuses /dev/zero, a FIFO, a 1.5 GB sparse file before reading
     except FileNotFoundError:
         raise ConfigError([Problem(name, 1, 1, "file not found")]) from None
     except OSError as exc:
         raise ConfigError([Problem(name, 1, 1, f"cannot read: {exc.strerror}")]) from None
-    if len(raw) > MAX_BYTES:
-        raise ConfigError([Problem(name, 1, 1, f"file is {len(raw):,} bytes; a settings file is at most "
-                                               f"{MAX_BYTES:,}")])
+    except ValueError as exc:
+        raise ConfigError([Problem(name, 1, 1, str(exc))]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
