@@ -182,6 +182,9 @@ def _replay_args(p):
     p.add_argument("--data-dir", metavar="DIR", required=True, help="history to replay: DIR/NAME.csv per series")
     _rules(p)
     p.add_argument("--fresh", action="store_true", help="forget a previous replay instead of resuming it")
+    p.add_argument("--send", action="store_true",
+                   help="deliver the alerts through the configured channels (Telegram, email, ...) too; by "
+                        "default a replay prints them only and never messages anyone")
 
 
 @command("sources", "try every series' primary and fallback source now: rows, last date, latency, agreement",

@@ -162,6 +162,27 @@ def test_replaying_2024_delivers_the_soft_cpi_alert_that_evening_and_agrees_with
     assert delivered == sorted((day, rule) for rule, body in fires.items() for day in body["fires"])
 
 
+@pytest.mark.parametrize("send", [False, True], ids=["printed", "with --send"])
+def test_a_replay_with_telegram_configured_messages_the_phone_only_with_send(data_dir, tmp_path, telegram, send):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "closebell.db").write_bytes(b"")  # the live store: a replay never opens it
+    proc = replay(data_dir, "2024-07-01", "2024-07-31", home, "--fresh", *(["--send"] if send else []),
+                  TELEGRAM_CHAT_IDS="1001")
+    assert proc.returncode == 0, proc.stderr
+    printed = [line for line in proc.stdout.splitlines() if line.startswith("2024-07-")]
+    assert [line.split()[1] for line in printed] == ["soft-cpi-rotation", "small-caps-over-nasdaq",
+                                                     "small-cap-trap", "breadth-broadening"]
+    if send:
+        assert "replay --send: 4 alert(s) from 2024-07-01 to 2024-07-31 will be delivered to: console, telegram" \
+            in proc.stderr
+        assert len(telegram.messages()) == 4
+    else:
+        assert telegram.sent() == []  # not a message, not even getMe
+        assert "printing alerts only; telegram not used (--send delivers them)" in proc.stderr
+    assert (home / "closebell.db").read_bytes() == b""
+
+
 BUSY_RULES = """
 rules:
   - id: iwm-up
@@ -181,13 +202,13 @@ def test_a_replay_killed_mid_delivery_and_restarted_delivers_every_alert_exactly
     (config / "settings.yaml").write_text("notify:\n  telegram_pace_seconds: 0.05\n  charts: false\n")
     env = dict(CLOSEBELL_CONFIG=config, TELEGRAM_CHAT_IDS="1001")
     cmd = [sys.executable, "-m", "bot", "replay", "--data-dir", str(data_dir), "--from", "2024-06-01", "--to",
-           "2024-08-31"]
+           "2024-08-31", "--send"]
     first = subprocess.Popen(cmd + ["--fresh"], cwd=ROOT, env=subprocess_env(CLOSEBELL_HOME=tmp_path / "h", **env),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # Kill right after the 8th delivery is recorded as sent: the process is then evaluating the next
     # session. (A kill between Telegram accepting a message and that record would resend that one
     # alert: the Bot API has no idempotency key. The README and the notes say so.)
-    replay_db = tmp_path / "h" / "replay.db"
+    replay_db = tmp_path / "h" / "replay-send.db"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if sqlite_outbox_counts(replay_db).get("sent", 0) >= 8:
