@@ -30,9 +30,8 @@ def run(args) -> int:
     app = build_app(args, data_dir=None, store=replay_store(args.fresh, send=args.send), fetcher=arrivals,
                     clock=clock, heartbeat_url=None)
     if args.send:
-        from bot.notify.routing import configured_channels  # deliberately lazy: the notifier registry, --send only
         count = firings(app, args.data_dir, start, end)
-        where = ", ".join(configured_channels())
+        where = ", ".join(c.channel for c in app.channels() if c.configured)
         print(f"replay --send: {count} alert(s) from {start} to {end} will be delivered to: {where}",
               file=sys.stderr)
         print("replay --send: sending them now, as if each evening were today", file=sys.stderr, flush=True)

@@ -11,7 +11,7 @@ from bot.clock import ET
 from bot.commands.common import build_app
 from bot.daemon.runner import Daemon
 from bot.errors import DataError, StoreError
-from bot.render import channel_line
+from bot.render import channel_line, trouble_line
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,8 @@ def banner_lines(app) -> list[str]:
              f"config: {app.config.config_dir} (rules: {app.config.rules_path}, {len(loaded.rules)} rule(s))",
              f"store: {app.store.where}",
              f"next run: {session:%Y-%m-%d} at {when.astimezone(ET):%H:%M %Z} ({local:%H:%M %Z} local)"]
-    for channel in app.channels():
-        lines.append(channel_line(channel))
+    channels = app.channels()
+    lines += [channel_line(channel) for channel in channels] + [trouble_line(channels)]
     return lines
 
 
