@@ -85,8 +85,8 @@ def test_missing_data_waits_then_at_the_deadline_skips_stale_rules_and_says_so_o
     assert not harness.lines()
     harness.clock.set(evening.replace(hour=20))
     outcome = harness.daemon.process(pd.Timestamp("2024-07-11"))
-    assert outcome.status == "done"
-    assert "soft-cpi-rotation" in outcome.skipped
+    assert outcome.status == "failed"  # evaluated what it could; run again at the next close
+    assert "soft-cpi-rotation" in outcome.skipped and "could not evaluate" in outcome.reason
     notices = [line for line in harness.lines() if "notice:late" in line]
     assert len(notices) == 1 and "Data late for 2024-07-11" in notices[0] and "IWM" in notices[0]
     harness.daemon.process(pd.Timestamp("2024-07-11"))

@@ -254,6 +254,11 @@ class App:
         if outcome.status == "done":
             store.run_finished(day, self.clock.now(), outcome.line())
             self._heartbeat(True, outcome.line())
+        elif outcome.status == "failed":  # evaluated what it could, but not every rule it should have
+            log.error("session %s failed: %s", day, outcome.reason)
+            store.run_finished(day, self.clock.now(), outcome.line(), status="failed")
+            self._heartbeat(False, outcome.line())
+            return outcome
         log.info("session %s", outcome.line())
         return outcome
 
@@ -295,6 +300,11 @@ class App:
         self._notice_stale(session)
         outcome.delivery = self.deliver_due()
         outcome.status = "done"
+        if outcome.skipped:  # a rule it should have evaluated was not: a failed run, run again at the next close
+            outcome.status = "failed"
+            outcome.reason = (f"could not evaluate {', '.join(outcome.skipped)} for want of data: "
+                              + "; ".join(f"{n} ({why})" for n, why in missing.items())
+                              + f" ({outcome.queued} alert row(s) queued for the other rules)")
         return outcome
 
     def _queue(self, prepared, session, late=False, skip=()) -> int:
