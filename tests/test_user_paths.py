@@ -180,7 +180,7 @@ def test_explain_sweep_and_test_rules_end_to_end(tmp_path, data_dir):
     proc = run("test-rules", "--tests", bad, *d)
     assert proc.returncode == 1
     assert proc.stdout.splitlines()[0].startswith(f"{bad}:3:5: small-cap-trap: ")
-    assert "explain: python -m bot explain small-cap-trap --date 2024-07-16" in proc.stdout
+    assert "explain: closebell explain small-cap-trap --date 2024-07-16" in proc.stdout
     assert proc.stdout.splitlines()[-1] == f"{bad}: 0 passed, 1 failed (1 expectation)"
     unknown = run("sweep", "small-cap-trap", "lead=4", "ralley=1", *d)
     assert unknown.returncode == 2 and "no parameter 'ralley'" in unknown.stderr

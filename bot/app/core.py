@@ -188,7 +188,7 @@ class App:
         rules = self.loaded.rules
         path = tests_path or rules_tests_path(self.config.rules_path)
         expectations = load_tests(path, rules)
-        command = "python -m bot explain {rule} --date {date}"
+        command = "closebell explain {rule} --date {date}"
         if self.config.rules_path != self.config.config_dir / "rules.yaml":
             command += f" --rules {self.config.rules_path}"
         if self.data_dir:
@@ -333,7 +333,7 @@ class App:
         for row in self.stale(session):
             readers = [r.id for r in loaded.rules if row.series in r.needs]
             text = (f"Stale data: {row.line()}. Rules reading it: {', '.join(readers) or 'none'}. "
-                    "`python -m bot sources` tests each feed.")
+                    "`closebell sources` tests each feed.")
             log.warning(text)
             admin_notice(self.store, loaded.settings, f"stale:{row.series}:{row.since}", text,
                          session=row.since, now=self.clock.now())  # keyed by the episode, not the evening
@@ -381,7 +381,7 @@ class App:
         first, last = skipped[0].date(), skipped[-1].date()
         text = (f"Closebell was not running for {len(skipped) + limit} session(s): {first} .. {last} "
                 f"({len(skipped)}) were not evaluated (more than schedule.catch_up_sessions = {limit} missed); "
-                f"the latest {limit} are caught up now. `python -m bot backtest --from {first} --to {last}` shows "
+                f"the latest {limit} are caught up now. `closebell backtest --from {first} --to {last}` shows "
                 "what would have fired.")
         log.warning(text)
         admin_notice(self.store, self.loaded.settings, f"missed:{first}:{last}", text, session=last,

@@ -48,7 +48,7 @@ def run(args) -> int:
             print(outcome.line(), file=sys.stderr if outcome.status == "failed" else sys.stdout)
         if failed:
             raise DataError(f"{len(failed)} of {len(outcomes)} session(s) could not run; "
-                            "`python -m bot status` shows the sources, `python -m bot sources` tests each feed, "
+                            "`closebell status` shows the sources, `closebell sources` tests each feed, "
                             "and `run --once` again retries them")
         return 0
     telegram = any(c.channel == "telegram" and c.configured for c in app.channels())
