@@ -2,12 +2,16 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+CLOSEBELL := $(VENV)/bin/closebell
 
 .PHONY: run test bench clean
 
-$(VENV)/.runtime: requirements.txt
+# The project itself is installed editable (no dependencies of its own: requirements.txt pins them), so
+# .venv/bin/closebell is the command and an edit to bot/ needs no reinstall.
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
@@ -19,15 +23,15 @@ FROM ?= 2024-01-01
 TO ?= 2024-12-31
 run: $(VENV)/.runtime
 ifdef DATA_DIR
-	$(PY) -m bot replay --data-dir $(DATA_DIR) --from $(FROM) --to $(TO) --fresh
+	$(CLOSEBELL) replay --data-dir $(DATA_DIR) --from $(FROM) --to $(TO) --fresh
 else
-	$(PY) -m bot run
+	$(CLOSEBELL) run
 endif
 
 # The shipped rules are tested like code, on the real history beside the project.
 HISTORY ?= $(or $(CLOSEBELL_DATA_DIR),../shared/data)
 test: $(VENV)/.dev
-	$(PY) -m bot test-rules --data-dir $(HISTORY)
+	$(CLOSEBELL) test-rules --data-dir $(HISTORY)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev

@@ -1,4 +1,4 @@
-"""`python -m bot`: a thin command line over the library.
+"""`closebell` (or `python -m bot` in a checkout): a thin command line over the library.
 
 The one place where exceptions become messages on stderr and exit codes:
 0 ok, 1 configuration or rules invalid, 2 usage, 3 data or source failure,
@@ -48,9 +48,9 @@ def _window(p, what="reported"):
 
 
 @command("fetch", "fetch series into the local store",
-         "python -m bot fetch                       # update every series\n"
-         "  python -m bot fetch --series IWM DGS10 --since 2024-01-01\n"
-         "  python -m bot fetch --data-dir ../shared/data   # load shipped history offline",
+         "closebell fetch                       # update every series\n"
+         "  closebell fetch --series IWM DGS10 --since 2024-01-01\n"
+         "  closebell fetch --data-dir ../shared/data   # load shipped history offline",
          "bot.commands.fetch:run")
 def _fetch_args(p):
     p.add_argument("--series", nargs="+", metavar="NAME", help="only these series (default: all)")
@@ -59,7 +59,7 @@ def _fetch_args(p):
 
 
 @command("validate", "check the rules file (and its tests file) and report every problem at file:line:col",
-         "python -m bot validate\n  python -m bot validate --rules my-rules.yaml --data-dir ../shared/data",
+         "closebell validate\n  closebell validate --rules config/rules.yaml --data-dir ../shared/data",
          "bot.commands.validate:run")
 def _validate_args(p):
     _rules(p)
@@ -69,8 +69,8 @@ def _validate_args(p):
 
 
 @command("check", "evaluate every rule as of one session and print what fires",
-         "python -m bot check --data-dir ../shared/data --date 2024-07-11\n"
-         "  python -m bot check --json            # latest session with data, as JSON",
+         "closebell check --data-dir ../shared/data --date 2024-07-11\n"
+         "  closebell check --data-dir ../shared/data --json   # the latest session with data, as JSON",
          "bot.commands.check:run")
 def _check_args(p):
     p.add_argument("--date", metavar="D", help="session to check (default: the latest session with data)")
@@ -84,8 +84,8 @@ def _check_args(p):
 
 
 @command("backtest", "replay the rules over history: every firing, with forward returns",
-         "python -m bot backtest --data-dir ../shared/data --from 2024-01-01 --to 2024-12-31\n"
-         "  python -m bot backtest --data-dir ../shared/data --json --plot fires.png",
+         "closebell backtest --data-dir ../shared/data --from 2024-01-01 --to 2024-12-31\n"
+         "  closebell backtest --data-dir ../shared/data --json --plot fires.png",
          "bot.commands.backtest:run")
 def _backtest_args(p):
     _window(p)
@@ -97,8 +97,8 @@ def _backtest_args(p):
 
 
 @command("explain", "why a rule fired or stayed quiet on a session: every sub-condition with value and margin",
-         "python -m bot explain small-cap-trap --date 2024-07-16 --data-dir ../shared/data\n"
-         "  python -m bot explain risk-off-pivot --json",
+         "closebell explain small-cap-trap --date 2024-07-16 --data-dir ../shared/data\n"
+         "  closebell explain risk-off-pivot --data-dir ../shared/data --json",
          "bot.commands.explain:run")
 def _explain_args(p):
     p.add_argument("rule", metavar="RULE", help="the rule's id")
@@ -109,8 +109,9 @@ def _explain_args(p):
 
 
 @command("sweep", "a rule's firings for each value of a parameter: pick a threshold before committing it",
-         "python -m bot sweep small-cap-trap rally=2:6:0.5 --data-dir ../shared/data\n"
-         "  python -m bot sweep small-cap-trap rally=3,4,5 rise=0,0.1 --holdout 2020-01-01 --plot sweep.png",
+         "closebell sweep small-cap-trap lead=3:7:1 --data-dir ../shared/data\n"
+         "  closebell sweep small-cap-trap lead=4,5 rise=0,0.05 --holdout 2020-01-01 --data-dir ../shared/data "
+         "--plot sweep.png",
          "bot.commands.sweep:run")
 def _sweep_args(p):
     p.add_argument("rule", metavar="RULE", help="the rule's id (its `params:` name what can be swept)")
@@ -125,8 +126,8 @@ def _sweep_args(p):
 
 
 @command("test-rules", "check the rules against real days: the expectations in rules.test.yaml",
-         "python -m bot test-rules --data-dir ../shared/data\n"
-         "  python -m bot test-rules --tests my-rules.test.yaml --rules my-rules.yaml",
+         "closebell test-rules --data-dir ../shared/data\n"
+         "  closebell test-rules --tests config/rules.test.yaml --rules config/rules.yaml --data-dir ../shared/data",
          "bot.commands.test_rules:run")
 def _test_rules_args(p):
     _rules(p)
@@ -137,7 +138,7 @@ def _test_rules_args(p):
 
 
 @command("schema", "print the JSON Schema of the rules file (for YAML language servers)",
-         "python -m bot schema > rules.schema.json\n"
+         "closebell schema > rules.schema.json\n"
          "  # then put '# yaml-language-server: $schema=rules.schema.json' atop rules.yaml",
          "bot.commands.schema:run")
 def _schema_args(p):
@@ -145,7 +146,7 @@ def _schema_args(p):
 
 
 @command("outbox", "list pending and failed deliveries; --retry sends them now",
-         "python -m bot outbox\n  python -m bot outbox --retry",
+         "closebell outbox\n  closebell outbox --retry",
          "bot.commands.outbox:run")
 def _outbox_args(p):
     p.add_argument("--retry", action="store_true", help="send pending and failed deliveries now")
@@ -154,14 +155,14 @@ def _outbox_args(p):
 
 
 @command("notify-test", "send a sample alert with a chart through each configured channel",
-         "python -m bot notify-test\n  python -m bot notify-test --channel telegram",
+         "closebell notify-test\n  closebell notify-test --channel telegram",
          "bot.commands.notify_test:run")
 def _notify_test_args(p):
     p.add_argument("--channel", metavar="NAME", help="only this channel: console, telegram or email")
 
 
 @command("run", "run the bot: a job after every NYSE close, catch-up, live rules, Telegram commands",
-         "python -m bot run\n  python -m bot run --once     # catch up on missed sessions, then exit",
+         "closebell run\n  closebell run --once     # catch up on missed sessions, then exit",
          "bot.commands.run:run")
 def _run_args(p):
     _rules(p)
@@ -174,7 +175,7 @@ def _run_args(p):
 
 
 @command("replay", "run the whole bot over history on a simulated clock: which alerts, which evening",
-         "python -m bot replay --data-dir ../shared/data --from 2024-01-01 --to 2024-12-31",
+         "closebell replay --data-dir ../shared/data --from 2024-01-01 --to 2024-12-31",
          "bot.commands.replay_cmd:run")
 def _replay_args(p):
     p.add_argument("--from", dest="from_", metavar="D", required=True, help="first session")
@@ -182,10 +183,13 @@ def _replay_args(p):
     p.add_argument("--data-dir", metavar="DIR", required=True, help="history to replay: DIR/NAME.csv per series")
     _rules(p)
     p.add_argument("--fresh", action="store_true", help="forget a previous replay instead of resuming it")
+    p.add_argument("--send", action="store_true",
+                   help="deliver the alerts through the configured channels (Telegram, email, ...) too; by "
+                        "default a replay prints them only and never messages anyone")
 
 
 @command("sources", "try every series' primary and fallback source now: rows, last date, latency, agreement",
-         "python -m bot sources\n  python -m bot sources --series IWM DGS10 --sessions 20",
+         "closebell sources\n  closebell sources --series IWM DGS10 --sessions 20",
          "bot.commands.sources:run")
 def _sources_args(p):
     p.add_argument("--series", nargs="+", metavar="NAME", help="only these series (default: all)")
@@ -194,15 +198,15 @@ def _sources_args(p):
 
 
 @command("status", "last run, next run, data freshness per series, pending and failed deliveries",
-         "python -m bot status",
+         "closebell status",
          "bot.commands.status:run")
 def _status_args(p):
     _rules(p)
 
 
 @command("init", "write a starter configuration (rules, series, settings, .env template) into a directory",
-         "python -m bot init                 # into your config directory, found later without flags\n"
-         "  python -m bot init ./mybot        # then: python -m bot --config ./mybot validate",
+         "closebell init                 # into your config directory, found later without flags\n"
+         "  closebell init ./mybot        # then: closebell --config ./mybot validate",
          "bot.commands.init:run")
 def _init_args(p):
     p.add_argument("dir", nargs="?", metavar="DIR",
@@ -211,8 +215,8 @@ def _init_args(p):
 
 
 @command("telegram-setup", "find your Telegram chat id: say hello to the bot, get TELEGRAM_CHAT_IDS",
-         "python -m bot telegram-setup            # prints the chat ids that write to the bot\n"
-         "  python -m bot telegram-setup --write    # and writes TELEGRAM_CHAT_IDS=... into .env",
+         "closebell telegram-setup            # prints the chat ids that write to the bot\n"
+         "  closebell telegram-setup --write    # and writes TELEGRAM_CHAT_IDS=... into .env",
          "bot.commands.telegram_setup:run")
 def _telegram_setup_args(p):
     p.add_argument("--timeout", type=float, default=120.0, metavar="S",
@@ -248,9 +252,9 @@ def _tune_args(p):
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line, or with `only` a command's sub-parser alone (building every one costs ~10 ms)."""
     parser = argparse.ArgumentParser(
-        prog="python -m bot",
+        prog="closebell",
         description="Closebell: after every NYSE close, check your market rules and alert your phone.",
-        epilog="Run 'python -m bot COMMAND --help' for a command's options and examples.")
+        epilog="Run 'closebell COMMAND --help' for a command's options and examples.")
     parser.add_argument("--version", action="version", version=f"closebell {__version__}")
     parser.add_argument("--config", metavar="DIR", help="settings directory (default: $CLOSEBELL_CONFIG or ./config)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
@@ -299,7 +303,7 @@ def main(argv=None) -> int:
         sys.stdout.flush()
         return code
     except BrokenPipeError:
-        # `python -m bot backtest | head`: the reader has all it wanted; end quietly, like cat(1)
+        # `closebell backtest | head`: the reader has all it wanted; end quietly, like cat(1)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except ConfigError as exc:

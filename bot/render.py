@@ -41,9 +41,20 @@ def status_lines(status) -> list[str]:
         lines.append(f"tuned: {rule_id} {note}")
     for channel in status.channels:
         lines.append(channel_line(channel))
+    lines.append(trouble_line(status.channels))
     return lines
 
 
 def channel_line(channel) -> str:
     """One channel as configured / not configured (and why), with the rules routed to it."""
     return f"channel {channel.line()}"
+
+
+def trouble_line(channels) -> str:
+    """Where the bot's own trouble goes (late or stale data, failed deliveries and runs): said wherever the
+    channels are listed, so nobody learns it from a silent failure."""
+    admin = next((c.channel for c in channels if c.admin), None)
+    if admin is None:
+        return ("trouble (late or stale data, failed deliveries or runs): the log only; configure Telegram, "
+                "apprise or email, or set notify.admin in settings.yaml")
+    return f"trouble (late or stale data, failed deliveries or runs): reported to {admin}"

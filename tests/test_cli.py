@@ -27,7 +27,7 @@ def test_help_lists_every_command():
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_every_command_has_help_with_an_example(name):
     help_text = build_parser()._subparsers._group_actions[0].choices[name].format_help()
-    assert "example:" in help_text and "python -m bot" in help_text.split("example:")[1]
+    assert "example:" in help_text and "closebell " in help_text.split("example:")[1]
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
@@ -75,8 +75,8 @@ def test_every_example_parses_the_same_with_only_its_own_parser():
     from bot.cli import COMMANDS, build_parser, named_command
     full = build_parser()
     lines = [line for _help, example, _add, _handler in COMMANDS.values() for line in example.splitlines()
-             if line.strip().startswith("python -m bot")]
-    examples = [shlex.split(line.split("#")[0].split(">")[0])[3:] for line in lines]  # no comment, no redirect
+             if line.strip().startswith("closebell ")]
+    examples = [shlex.split(line.split("#")[0].split(">")[0])[1:] for line in lines]  # no comment, no redirect
     assert len(examples) >= len(COMMANDS)
     for argv in examples:
         assert build_parser(only=named_command(argv)).parse_args(argv) == full.parse_args(argv), argv

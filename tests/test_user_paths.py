@@ -112,14 +112,24 @@ def offline(tmp_path, data_dir):
     return config
 
 
-def test_run_once_catches_up_and_exits_0_with_the_session_done(tmp_path, data_dir):
-    env = subprocess_env(CLOSEBELL_HOME=tmp_path / "home", CLOSEBELL_CONFIG=offline(tmp_path, data_dir))
+def test_run_once_offline_with_a_stale_store_is_a_failed_run_exit_3_and_a_fail_ping(tmp_path, data_dir, httpserver):
+    """The shipped history ends in June 2026: every session after it finds the store stale. Evaluating
+    none of the rules it should have is a failed run, whatever else went right."""
+    httpserver.expect_request("/ping/abc/fail", method="POST").respond_with_data("OK")
+    env = subprocess_env(CLOSEBELL_HOME=tmp_path / "home", CLOSEBELL_CONFIG=offline(tmp_path, data_dir),
+                         HEARTBEAT_URL=httpserver.url_for("/ping/abc"))
     proc = run("run", "--once", env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert ": done;" in proc.stdout and "closebell " in proc.stderr and "store: " in proc.stderr
+    assert proc.returncode == 3, proc.stderr
+    assert "closebell " in proc.stderr and "store: " in proc.stderr and "Traceback" not in proc.stderr
+    assert ": failed: could not evaluate small-cap-trap, soft-cpi-rotation" in proc.stderr
+    assert "IWM (latest 2026-06-12; no value yet from csv)" in proc.stderr
     status = run("status", env=env)
-    assert status.stdout.splitlines()[0].startswith("last run: ") and " done" in status.stdout.splitlines()[0]
-    assert run("run", "--once", env=env).stdout == ""  # nothing missed since: nothing run again
+    first = status.stdout.splitlines()[0]
+    assert first.startswith("last run: ") and " failed" in first, status.stdout
+    fail = [r for r, _ in httpserver.log if r.path == "/ping/abc/fail"]
+    assert len(fail) == 1 and b"could not evaluate" in fail[0].get_data()
+    again = run("run", "--once", env=env)  # a failed session is run again, and fails again: still exit 3
+    assert again.returncode == 3 and ": failed: " in again.stderr
 
 
 def test_dotenv_in_the_working_directory_configures_a_channel(tmp_path, telegram):
@@ -170,7 +180,7 @@ def test_explain_sweep_and_test_rules_end_to_end(tmp_path, data_dir):
     proc = run("test-rules", "--tests", bad, *d)
     assert proc.returncode == 1
     assert proc.stdout.splitlines()[0].startswith(f"{bad}:3:5: small-cap-trap: ")
-    assert "explain: python -m bot explain small-cap-trap --date 2024-07-16" in proc.stdout
+    assert "explain: closebell explain small-cap-trap --date 2024-07-16" in proc.stdout
     assert proc.stdout.splitlines()[-1] == f"{bad}: 0 passed, 1 failed (1 expectation)"
     unknown = run("sweep", "small-cap-trap", "lead=4", "ralley=1", *d)
     assert unknown.returncode == 2 and "no parameter 'ralley'" in unknown.stderr

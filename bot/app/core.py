@@ -197,7 +197,7 @@ class App:
         rules = self.loaded.rules
         path = tests_path or rules_tests_path(self.config.rules_path)
         expectations = load_tests(path, rules)
-        command = "python -m bot explain {rule} --date {date}"
+        command = "closebell explain {rule} --date {date}"
         if self.config.rules_path != self.config.config_dir / "rules.yaml":
             command += f" --rules {self.config.rules_path}"
         if self.data_dir:
@@ -263,6 +263,11 @@ class App:
         if outcome.status == "done":
             store.run_finished(day, self.clock.now(), outcome.line())
             self._heartbeat(True, outcome.line())
+        elif outcome.status == "failed":  # evaluated what it could, but not every rule it should have
+            log.error("session %s failed: %s", day, outcome.reason)
+            store.run_finished(day, self.clock.now(), outcome.line(), status="failed")
+            self._heartbeat(False, outcome.line())
+            return outcome
         log.info("session %s", outcome.line())
         return outcome
 
@@ -304,6 +309,11 @@ class App:
         self._notice_stale(session)
         outcome.delivery = self.deliver_due()
         outcome.status = "done"
+        if outcome.skipped:  # a rule it should have evaluated was not: a failed run, run again at the next close
+            outcome.status = "failed"
+            outcome.reason = (f"could not evaluate {', '.join(outcome.skipped)} for want of data: "
+                              + "; ".join(f"{n} ({why})" for n, why in missing.items())
+                              + f" ({outcome.queued} alert row(s) queued for the other rules)")
         return outcome
 
     def _queue(self, prepared, session, late=False, skip=()) -> int:
@@ -333,7 +343,7 @@ class App:
         for row in self.stale(session):
             readers = [r.id for r in loaded.rules if row.series in r.needs]
             text = (f"Stale data: {row.line()}. Rules reading it: {', '.join(readers) or 'none'}. "
-                    "`python -m bot sources` tests each feed.")
+                    "`closebell sources` tests each feed.")
             log.warning(text)
             admin_notice(self.store, loaded.settings, f"stale:{row.series}:{row.since}", text,
                          session=row.since, now=self.clock.now())  # keyed by the episode, not the evening
@@ -381,7 +391,7 @@ class App:
         first, last = skipped[0].date(), skipped[-1].date()
         text = (f"Closebell was not running for {len(skipped) + limit} session(s): {first} .. {last} "
                 f"({len(skipped)}) were not evaluated (more than schedule.catch_up_sessions = {limit} missed); "
-                f"the latest {limit} are caught up now. `python -m bot backtest --from {first} --to {last}` shows "
+                f"the latest {limit} are caught up now. `closebell backtest --from {first} --to {last}` shows "
                 "what would have fired.")
         log.warning(text)
         admin_notice(self.store, self.loaded.settings, f"missed:{first}:{last}", text, session=last,

@@ -6,14 +6,16 @@ import sys
 
 from bot.commands.common import build_app
 from bot.errors import DeliveryError
-from bot.render import channel_line
+from bot.render import channel_line, trouble_line
 
 
 def run(args) -> int:
     app = build_app(args, data_dir=None, needs_rules=False)
+    channels = app.channels()
     if not args.channel:
-        for channel in app.channels():
+        for channel in channels:
             print(channel_line(channel), file=sys.stderr)
+    print(trouble_line(channels), file=sys.stderr)
     results = app.notify_test(args.channel)
     for result in results:
         if result.ok:

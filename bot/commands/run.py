@@ -11,7 +11,7 @@ from bot.clock import ET
 from bot.commands.common import build_app
 from bot.daemon.runner import Daemon
 from bot.errors import DataError, StoreError
-from bot.render import channel_line
+from bot.render import channel_line, trouble_line
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,8 @@ def banner_lines(app) -> list[str]:
              f"config: {app.config.config_dir} (rules: {app.config.rules_path}, {len(loaded.rules)} rule(s))",
              f"store: {app.store.where}",
              f"next run: {session:%Y-%m-%d} at {when.astimezone(ET):%H:%M %Z} ({local:%H:%M %Z} local)"]
-    for channel in app.channels():
-        lines.append(channel_line(channel))
+    channels = app.channels()
+    lines += [channel_line(channel) for channel in channels] + [trouble_line(channels)]
     return lines
 
 
@@ -48,7 +48,7 @@ def run(args) -> int:
             print(outcome.line(), file=sys.stderr if outcome.status == "failed" else sys.stdout)
         if failed:
             raise DataError(f"{len(failed)} of {len(outcomes)} session(s) could not run; "
-                            "`python -m bot status` shows the sources, `python -m bot sources` tests each feed, "
+                            "`closebell status` shows the sources, `closebell sources` tests each feed, "
                             "and `run --once` again retries them")
         return 0
     telegram = any(c.channel == "telegram" and c.configured for c in app.channels())

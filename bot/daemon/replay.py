@@ -6,8 +6,10 @@ session's data "arrives" (rows dated that day, and monthly values released
 that day, are copied from `--data-dir` into the store), and the app's session
 job runs: readiness, evaluation, outbox, notifiers. Mutes, run records and
 deliveries are stamped in simulated time. The store is a SQLite file of its
-own (`$CLOSEBELL_HOME/replay.db`), so a replay never touches live alerts; run
-the same command again after a kill and it resumes, delivering nothing twice.
+own (`$CLOSEBELL_HOME/replay.db`; `replay-send.db` for `--send`), never the
+live store (`DATABASE_URL` or `closebell.db`), so a replay never touches live
+alerts; run the same command again after a kill and it resumes, delivering
+nothing twice.
 """
 
 from __future__ import annotations
@@ -65,14 +67,22 @@ class Arrivals:
             store.write_observations(name, rows, "csv")
 
 
-def replay_store(fresh: bool = False):
-    """The replay's own SQLite store ($CLOSEBELL_HOME/replay.db); `fresh` forgets a previous replay."""
-    path = state_dir() / "replay.db"
+def replay_store(fresh: bool = False, send: bool = False):
+    """The replay's own SQLite store ($CLOSEBELL_HOME/replay.db; replay-send.db for a replay that delivers,
+    so a printed replay never marks as done what `--send` would send); `fresh` forgets a previous replay."""
+    path = state_dir() / ("replay-send.db" if send else "replay.db")
     path.parent.mkdir(parents=True, exist_ok=True)
     if fresh:
         for suffix in ("", "-wal", "-shm"):
             path.with_name(path.name + suffix).unlink(missing_ok=True)
     return Store(f"sqlite:///{path}")
+
+
+def firings(app, data_dir: str, start: date, end: date) -> int:
+    """How many alerts the rules fire in [start, end] on the history in `data_dir` (mutes aside): what a
+    `replay --send` is about to deliver, said before it does."""
+    ev = prepare(app.loaded.rules, app.loaded.series, data_dir=data_dir, as_of=end).evaluation
+    return sum(len(ev.fire_dates(rule.id, pd.Timestamp(start), pd.Timestamp(end))) for rule in app.loaded.rules)
 
 
 def replay(app, arrivals: Arrivals, start: date, end: date, progress: bool = False, per_session: bool = False):

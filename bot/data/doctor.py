@@ -1,6 +1,6 @@
 """Ask every series' primary and fallback for the last few sessions, and say which feed is broken.
 
-`probe` is what `python -m bot sources` prints: for each series and each of
+`probe` is what `closebell sources` prints: for each series and each of
 its sources, how many rows came back for the window, the newest date, how
 long the answer took, the error if any, and whether primary and fallback
 agree on the dates both have. A user sees a broken feed before an evening is

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.notify.registry import NOTIFIERS, configured, make_notifier, missing_env, notifier_module
-from bot.notify.routing import channels_for
+from bot.notify.routing import admin_channel, channels_for
 
 __all__ = ["NOTIFIERS", "ChannelStatus", "channel_report", "configured", "make_notifier", "missing_env",
            "notifier_module"]
@@ -31,6 +31,7 @@ class ChannelStatus:
     recipients: int = 0  # chats, addresses or services that receive each alert
     rules: list[str] = field(default_factory=list)  # rule ids routed to this channel
     warning: str = ""  # configured but no rule routes here; or routed here but not configured
+    admin: bool = False  # the bot's own trouble is reported here (bot.notify.routing.admin_channel)
 
     def line(self) -> str:
         state = (f"configured, {self.recipients} recipient{'s' if self.recipients != 1 else ''}"
@@ -54,6 +55,7 @@ def channel_report(settings, rules) -> list[ChannelStatus]:
             if channel != "console" and channel in NOTIFIERS and not configured(channel) \
                     and rule.id not in routed["console"]:
                 routed["console"].append(rule.id)
+    admin = admin_channel(settings)
     report = []
     for name in NOTIFIERS:
         missing = missing_env(name)
@@ -66,5 +68,5 @@ def channel_report(settings, rules) -> list[ChannelStatus]:
                        "notify.by_severity in settings.yaml leaves it out)")
         elif not ok and routed[name]:
             warning = f"{len(routed[name])} rule(s) route here but it is not configured: they go to the console"
-        report.append(ChannelStatus(name, ok, why_not, count, routed[name], warning))
+        report.append(ChannelStatus(name, ok, why_not, count, routed[name], warning, admin=name == admin))
     return report

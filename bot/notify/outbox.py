@@ -32,7 +32,7 @@ from bot.clock import ET, SYSTEM, Clock
 from bot.notify.registry import make_notifier
 from bot.notify.alert import Alert
 from bot.notify.base import Delivery
-from bot.notify.routing import channels_for, destinations
+from bot.notify.routing import admin_channel, channels_for, destinations
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def admin_notice(store, settings, key: str, text: str, session=None, exclude: st
 
     `session` defaults to today in New York as of `now`.
     """
-    channel = settings.notify.admin
+    channel = admin_channel(settings)
     if channel is None:
         log.warning("admin notice (no admin channel configured): %s", text)
         return 0

@@ -9,6 +9,11 @@ A channel that is asked for but not configured (no token in the environment)
 falls back to the console with a warning, so an alert is never silently lost.
 Telegram expands to one outbox row per chat, so a failure for one chat never
 causes a second message to another.
+
+The bot's own trouble (late or stale data, failed deliveries and runs, a bad
+edit) goes to `notify.admin`; unset, to the first configured phone channel in
+ADMIN_PREFERENCE, so a user who configured Telegram hears about trouble there
+without editing YAML. With no phone channel it goes to the log only.
 """
 
 from __future__ import annotations
@@ -23,6 +28,17 @@ log = logging.getLogger(__name__)
 def configured_channels() -> list[str]:
     """Every channel whose settings are in the environment; the console always is."""
     return [name for name in NOTIFIERS if name == "console" or configured(name)]
+
+
+ADMIN_PREFERENCE = ("telegram", "apprise", "email")  # the channels a person reads on the move, first first
+
+
+def admin_channel(settings) -> str | None:
+    """Where the bot reports its own trouble: `notify.admin`, else the first configured channel of
+    ADMIN_PREFERENCE, else None (the log only)."""
+    if settings.notify.admin is not None:
+        return settings.notify.admin
+    return next((name for name in ADMIN_PREFERENCE if configured(name)), None)
 
 
 def channels_for(notify, severity: str, settings) -> list[str]:

@@ -16,6 +16,15 @@ SECRET_NAMES = ("TELEGRAM_BOT_TOKEN", "SMTP_PASSWORD", "FRED_API_KEY", "DATABASE
                 "APPRISE_URLS")
 LIST_SECRETS = ("APPRISE_URLS",)  # comma-separated: each piece is a secret of its own
 
+# Every setting that lets a message leave the machine, by what it reaches: a replay drops them all unless
+# asked to send (`replay --send`), so history is printed, never pushed to a phone.
+OUTSIDE = {
+    "telegram": ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_IDS"),
+    "email": ("SMTP_HOST", "EMAIL_TO"),
+    "apprise": ("APPRISE_URLS",),
+    "heartbeat": ("HEARTBEAT_URL",),
+}
+
 
 def load_dotenv(path: str | Path = ".env") -> None:
     """Set variables from `.env` that the environment does not set already (the environment wins)."""
@@ -39,6 +48,15 @@ def load_dotenv(path: str | Path = ".env") -> None:
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
         os.environ.setdefault(key, value)
+
+
+def withhold_outside_channels() -> list[str]:
+    """Drop every setting in OUTSIDE from this process's environment; the channels that were set."""
+    withheld = []
+    for channel, names in OUTSIDE.items():
+        if [os.environ.pop(name) for name in names if name in os.environ]:
+            withheld.append(channel)
+    return withheld
 
 
 def get(name: str, default: str | None = None) -> str | None:

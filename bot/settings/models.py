@@ -105,7 +105,8 @@ class Notify(Strict):
     by_severity: dict[Severity, list[Channel]] = \
         Field(default_factory=dict, description="Channels per severity, for rules without `notify:`")
     admin: Channel | None = Field(
-        None, description="Where the bot reports its own trouble (late data, failed deliveries, bad rules)")
+        None, description="Where the bot reports its own trouble (late or stale data, failed deliveries and "
+                          "runs, bad rules); default: the first configured of telegram, apprise, email")
     max_attempts: int = Field(6, ge=1, le=50, description="Delivery attempts before an alert is marked failed")
     retry_base_seconds: float = Field(60.0, ge=0, description="Wait before the first retry; doubles each time")
     charts: bool = Field(True, description="Attach a chart to each alert")
