@@ -197,6 +197,25 @@ def home_is_a_file(tmp_path, server):
     return ["status"], {"CLOSEBELL_HOME": str(home)}
 
 
+def store_from_another_build(tmp_path, server):
+    """A store whose recorded version (5) lags a table it already holds (`overrides`, created at 6 by this
+    build): what a development build that numbered its migrations differently leaves behind."""
+    home = tmp_path / "home"
+    home.mkdir()
+    import sqlite3
+    with sqlite3.connect(home / "closebell.db") as db:
+        db.execute("CREATE TABLE meta (key VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO meta VALUES ('schema_version', '5')")
+        db.execute("CREATE TABLE overrides (rule_id TEXT, param TEXT)")
+    return ["status"], {"CLOSEBELL_HOME": str(home)}
+
+
+def rules_tested_beside_a_store_from_another_build(tmp_path, server):
+    """test-rules tests the rules file as written: no store is opened, whatever state the deployment's is in."""
+    argv, env = store_from_another_build(tmp_path, server)
+    return ["test-rules", "--data-dir", str(DATA)], env
+
+
 def plot_to(path):
     def make(tmp_path, server):  # one rule over two months: the chart is drawn, then its write fails
         rules = tmp_path / "rules.yaml"
@@ -269,6 +288,12 @@ CASES = [
     ("CLOSEBELL_HOME a regular file", home_is_a_file, 4,
      [f"error: CLOSEBELL_HOME={P}/home-file is a file, not a directory; point it at a directory (the store "
       "and its caches are kept there) or remove the file"]),
+    ("a store written by another build (a table its version does not account for)", store_from_another_build, 4,
+     [f"error: the store at {P}/home/closebell.db cannot be migrated from schema version 5 to 6 (table overrides "
+      "already exists): it was written by a different build of Closebell; point CLOSEBELL_HOME or DATABASE_URL "
+      "at another store"]),
+    ("test-rules with --data-dir beside such a store: the file is tested, the store never opened",
+     rules_tested_beside_a_store_from_another_build, 0, []),
     ("backtest --plot /nonexistent/x.png", plot_to("/nonexistent/x.png"), 2,
      ["error: --plot /nonexistent/x.png: the chart cannot be written (No such file or directory); give a path "
       "in a directory you can write to"]),

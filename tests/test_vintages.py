@@ -172,7 +172,7 @@ def test_first_prints_learnt_later_go_before_the_values_already_stored(store):
         fresh.close()
 
 
-def test_migration_v6_dates_old_rows_by_when_the_bot_held_them(store_url):
+def test_migration_v5_dates_old_rows_by_when_the_bot_held_them(store_url):
     """Old monthly rows: written on their release day (or the evening after, UTC) -> first prints, known from
     the release date; written later (a backfill) -> known from the day written. Daily rows: NULL."""
     engine = sa.create_engine(store_url)

@@ -84,9 +84,10 @@ class App:
         admin_notice(self.store, self.config.current.settings, key, text, session=self.clock.today_et(),
                      now=self.clock.now())
 
-    def evaluate(self, as_of: date | None = None, rules=None) -> Prepared:
-        """Every rule over every session up to `as_of`, with only what was public by then."""
-        loaded = self.loaded
+    def evaluate(self, as_of: date | None = None, rules=None, as_written: bool = False) -> Prepared:
+        """Every rule over every session up to `as_of`, with only what was public by then (`as_written`: the
+        rules file without the phone's overrides, so no store is opened for them)."""
+        loaded = self.config.get() if as_written else self.loaded
         store = None if self.data_dir else self.store
         return prepare(rules if rules is not None else loaded.rules, loaded.series, store=store,
                        data_dir=self.data_dir, as_of=as_of, today=self.clock.today_et())
@@ -191,10 +192,11 @@ class App:
 
     def test_rules(self, tests_path=None, start: date | None = None, end: date | None = None):
         """Every expectation of the rules' tests file (default: rules.test.yaml beside the rules) checked
-        against one evaluation over all history."""
+        against one evaluation over all history. The rules file is tested as written, like code: overrides set
+        from the phone are not part of it (tune's preview names the expectations an override would break)."""
         from bot.engine.expectations import check_expectations  # deliberately lazy: only for test-rules
         from bot.settings.rules_tests_file import load_tests, rules_tests_path  # deliberately lazy: as above
-        rules = self.loaded.rules
+        rules = self.config.get().rules
         path = tests_path or rules_tests_path(self.config.rules_path)
         expectations = load_tests(path, rules)
         command = "closebell explain {rule} --date {date}"
@@ -202,8 +204,8 @@ class App:
             command += f" --rules {self.config.rules_path}"
         if self.data_dir:
             command += f" --data-dir {self.data_dir}"
-        return R.TestRulesResult(path, check_expectations(self.evaluate().evaluation, expectations, start, end,
-                                                          command))
+        return R.TestRulesResult(path, check_expectations(self.evaluate(rules=rules, as_written=True).evaluation,
+                                                          expectations, start, end, command))
 
     def rules_tests(self):
         """The rules' tests file, validated against the rules (None when there is none)."""

@@ -15,6 +15,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from bot.errors import StoreError
+from bot.store.connect import where
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def _observations_v1_columns() -> list:
     ]
 
 
-# v6: a monthly period's first known vintage stays in `observations`, with the day its value became known
+# v5: a monthly period's first known vintage stays in `observations`, with the day its value became known
 # (NULL: a daily value, known from its date; or a value of unknown vintage); each later vintage is a row of
 # `revisions`. A revision adds a row there and never overwrites one (see bot.store.observations).
 observations = sa.Table(
@@ -48,7 +49,7 @@ observations = sa.Table(
     sa.Column("realtime_start", sa.Date, nullable=True),
 )
 
-def _revisions_v6_columns() -> list:
+def _revisions_v5_columns() -> list:
     return [
         sa.Column("series", sa.String(64), primary_key=True),
         sa.Column("date", sa.Date, primary_key=True),
@@ -59,7 +60,7 @@ def _revisions_v6_columns() -> list:
     ]
 
 
-revisions = sa.Table("revisions", metadata, *_revisions_v6_columns())
+revisions = sa.Table("revisions", metadata, *_revisions_v5_columns())
 
 fetches = sa.Table(
     "fetches", metadata,
@@ -148,7 +149,7 @@ def _v4(conn):
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_observations_release ON observations (series, release_date)"))
 
 
-def _v6(conn):
+def _v5(conn):
     """Vintages: `observations.realtime_start` and the `revisions` table.
 
     What the old rows' realtime_start is: the day the bot is known to have
@@ -162,11 +163,11 @@ def _v6(conn):
     is the day it was written: before that it still stands in for its period
     (the backtest is the same as before the migration), and the "revised
     values" notes say so instead of passing it off as a first print.
-    Self-contained: the tables as they are at version 6, whatever comes later.
+    Self-contained: the tables as they are at version 5, whatever comes later.
     """
     date_type = sa.Date().compile(dialect=conn.dialect)
     conn.execute(sa.text(f"ALTER TABLE observations ADD COLUMN realtime_start {date_type}"))
-    sa.Table("revisions", sa.MetaData(), *_revisions_v6_columns()).create(conn)
+    sa.Table("revisions", sa.MetaData(), *_revisions_v5_columns()).create(conn)
     old = sa.Table("observations", sa.MetaData(), *_observations_v1_columns(),
                    sa.Column("realtime_start", sa.Date, nullable=True))
     rows = conn.execute(sa.select(old.c.series, old.c.date, old.c.release_date, old.c.fetched_at)
@@ -182,7 +183,7 @@ def _v6(conn):
 
 
 
-# v7 (tune): parameter overrides made from the phone, their audit history, and the previews a button may
+# v6 (tune): parameter overrides made from the phone, their audit history, and the previews a button may
 # apply. Self-contained (only its own tables) so it applies in whatever order the versions merge.
 overrides = sa.Table(  # the overrides in force: one value per (rule, parameter)
     "overrides", metadata,
@@ -221,12 +222,12 @@ tune_previews = sa.Table(  # a preview shown with Apply / Cancel buttons; a butt
 )
 
 
-def _v7(conn):
+def _v6(conn):
     for table in (overrides, override_events, tune_previews):
         table.create(conn)
 
 
-MIGRATIONS = [_v1, _v2, _v3, _v4, _v6, _v7]  # index i takes the store from version i to i + 1
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6]  # index i takes the store from version i to i + 1
 VERSION = len(MIGRATIONS)
 
 
@@ -248,7 +249,15 @@ def migrate(engine) -> None:
                              f"({VERSION}): upgrade Closebell")
         for step in range(current, VERSION):
             log.info("store: migrating schema %d -> %d", step, step + 1)
-            MIGRATIONS[step](conn)
+            try:
+                MIGRATIONS[step](conn)
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+                # A table the step creates already exists, or one it changes is missing: the store was
+                # written by another build of the bot. The transaction rolls back; nothing is changed.
+                reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+                raise StoreError(f"the store at {where(engine)} cannot be migrated from schema version {step} "
+                                 f"to {step + 1} ({reason}): it was written by a different build of "
+                                 "Closebell; point CLOSEBELL_HOME or DATABASE_URL at another store") from None
             _set_meta(conn, "schema_version", str(step + 1))
 
 
