@@ -230,9 +230,9 @@ def _telegram_setup_args(p):
 
 
 @command("tune", "a rule's parameter: preview firings, backtest and golden tests before -> after; --apply sets it",
-         "python -m bot tune small-cap-trap lead=6 --data-dir ../shared/data   # the preview; nothing changes\n"
-         "  python -m bot tune small-cap-trap lead=6 --apply   # the running bot uses it at the next evaluation\n"
-         "  python -m bot tune --export                        # overrides into rules.yaml, comments kept",
+         "closebell tune small-cap-trap lead=6 --data-dir ../shared/data           # the preview; nothing changes\n"
+         "  closebell tune small-cap-trap lead=6 --apply --data-dir ../shared/data # used at the next evaluation\n"
+         "  closebell tune --export                        # overrides into rules.yaml, comments kept",
          "bot.commands.tune:run")
 def _tune_args(p):
     p.add_argument("rule", nargs="?", metavar="RULE", help="the rule's id (alone: its params and nearby values)")

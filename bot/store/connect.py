@@ -39,12 +39,24 @@ def create_engine(url: str) -> sa.Engine:
         kwargs["connect_args"] = {"timeout": 30}
     try:
         engine = sa.create_engine(url, **kwargs)
-    except (sa.exc.ArgumentError, ImportError) as exc:
-        raise StoreError(f"cannot use database URL: {exc}") from None
+    except (sa.exc.ArgumentError, ValueError, ImportError) as exc:
+        # The message may quote the URL, password and all: name the part that is wrong, never the URL.
+        reason = "no driver for it here: Closebell speaks PostgreSQL" if isinstance(exc, ImportError) else _url_fault(url, exc)
+        raise StoreError(f"DATABASE_URL cannot be used ({reason}); write it as "
+                         "postgresql://USER:PASSWORD@HOST:5432/DATABASE") from None
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     sa.event.listen(engine, "handle_error", _as_store_error)
     return engine
+
+
+def _url_fault(url: str, exc: Exception) -> str:
+    """What is wrong with a database URL, in words that never repeat the URL (it holds a password)."""
+    if "port" in str(exc) or "invalid literal for int" in str(exc):
+        return "its port is not a number; a host in brackets needs its closing ']'"
+    if "://" not in url:
+        return "it has no scheme such as postgresql://"
+    return "it does not parse as a URL"
 
 
 def where(engine) -> str:

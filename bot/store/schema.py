@@ -243,6 +243,11 @@ def migrate(engine) -> None:
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+        elif engine.dialect.name == "sqlite":
+            # Python's sqlite3 runs DDL outside any transaction, so processes opening a fresh file at once
+            # would each see version 0 and each create `meta`. Take the write lock first: they take turns
+            # (busy_timeout), and the ones after the first find the schema made.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         current = version(conn)
         if current > VERSION:
             raise StoreError(f"the store is at schema version {current}, newer than this bot "
