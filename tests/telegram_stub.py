@@ -47,6 +47,7 @@ class TelegramStub:
         self.long_poll = False  # True: getUpdates waits up to `timeout` seconds for an update
         self.webhook: str | None = None  # a webhook URL set on the bot: getUpdates answers 409 until deleteWebhook
         self.arrived = threading.Condition(self.lock)
+        self.commands: list[dict] = []  # the menu, as setMyCommands left it (getMyCommands answers it)
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -92,14 +93,29 @@ class TelegramStub:
     def messages(self) -> list[Call]:
         return [c for c in self.sent() if c.method in ("sendMessage", "sendPhoto")]
 
-    def push_command(self, chat_id: int, text: str):
+    def offsets(self) -> list[int | None]:
+        """The offset of every getUpdates call, in order (None: asked without one, i.e. from the start)."""
+        return [int(c.fields["offset"]) if c.fields.get("offset") not in (None, "") else None
+                for c in self.sent("getUpdates")]
+
+    def push_command(self, chat_id: int, text: str, chat_type: str = "private"):
+        """A command message; in a group (`chat_type` "group"/"supergroup") it comes from user 7."""
+        chat = {"id": chat_id, "type": chat_type}
+        if chat_type != "private":
+            chat["title"] = "a group"
         with self.lock:
             update_id = len(self.updates) + 1
             self.updates.append({"update_id": update_id, "message": {
-                "message_id": 1000 + update_id, "date": int(time.time()), "text": text,
-                "chat": {"id": chat_id, "type": "private"},
-                "from": {"id": chat_id, "is_bot": False, "first_name": "User"},
+                "message_id": 1000 + update_id, "date": int(time.time()), "text": text, "chat": chat,
+                "from": {"id": chat_id if chat_type == "private" else 7, "is_bot": False, "first_name": "User"},
                 "entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]}})
+            self.arrived.notify_all()
+
+    def push_update(self, kind: str, body: dict):
+        """Any update, e.g. ("edited_message", {...}) or ("channel_post", {...}); the update_id is added."""
+        with self.lock:
+            update_id = len(self.updates) + 1
+            self.updates.append({"update_id": update_id, kind: body})
             self.arrived.notify_all()
 
     def push_message(self, chat_id: int, text: str = "hello", chat_type: str = "private", title: str | None = None,
@@ -169,6 +185,12 @@ class TelegramStub:
     def _result(self, method, fields):
         if method == "getMe":
             return BOT
+        if method == "getMyCommands":
+            return list(self.commands)
+        if method == "setMyCommands":
+            commands = fields.get("commands")
+            self.commands = json.loads(commands) if isinstance(commands, str) else list(commands or [])
+            return True
         if method == "getUpdates":
             offset = int(fields.get("offset") or 0)
             wait = float(fields.get("timeout") or 0) if self.long_poll else 0.0

@@ -25,6 +25,7 @@ import asyncio
 import html
 import logging
 import os
+import re
 from datetime import timedelta
 
 from bot.clock import SYSTEM
@@ -59,6 +60,75 @@ def make_bot(read_timeout: float = 30.0):
     request = HTTPXRequest(connection_pool_size=4, connect_timeout=10, read_timeout=read_timeout,
                            write_timeout=read_timeout)
     return Bot(env.get("TELEGRAM_BOT_TOKEN"), request=request, **kwargs)
+
+
+# -- splitting HTML into messages Telegram accepts ------------------------------------------------
+#
+# Telegram refuses a whole message ("can't parse entities") when one piece of it
+# is cut inside `&amp;` or a tag, or leaves a tag open. So a long text is cut
+# between atoms only: a tag, an entity, a line break, a space, or a run of at
+# most 64 other characters; the tags open at the cut are closed at the end of
+# the piece and opened again at the start of the next. Lengths are counted on
+# the HTML in UTF-16 units, which is never less than what Telegram counts
+# (characters after the entities are parsed), so every piece fits.
+
+_ATOM = re.compile(r"<[^<>]*>|&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z]{1,10});|\n|[^\S\n]|[^<&\s]{1,64}|[<&]")
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)")
+
+
+def _units(atom: str) -> int:
+    return len(atom) if atom.isascii() else len(atom.encode("utf-16-le")) // 2
+
+
+def split_html(text: str, limit: int = MESSAGE_LIMIT, first_limit: int | None = None) -> list[str]:
+    """`text` (Telegram HTML) cut into pieces of at most `limit` (the first: `first_limit`, e.g. a caption's
+    1024), each valid HTML on its own: cut at a line break, else a space, else between atoms (never
+    inside an entity or a tag), tags closed and reopened across the cut."""
+    first = first_limit or limit
+    if _units(text) <= first:
+        return [text]
+    atoms = _ATOM.findall(text)
+    pieces: list[str] = []
+    stack: list[tuple[str, str]] = []  # (name, opening tag) of the tags open where the next piece starts
+    i = 0
+    while i < len(atoms):
+        cap = first if not pieces else limit
+        out = [tag for _, tag in stack]
+        n = sum(_units(tag) for tag in out)
+        here = list(stack)
+        closers = sum(len(name) + 3 for name, _ in here)
+        line = space = None  # the last line break / space seen: (atom index after it, len(out) before it, n, stack)
+        j = i
+        while j < len(atoms):
+            atom = atoms[j]
+            tag = _TAG.match(atom) if atom[0] == "<" and atom[-1] == ">" else None
+            after, extra = here, 0
+            if tag and tag.group(1):
+                if here and here[-1][0] == tag.group(2).lower():
+                    after, extra = here[:-1], -(len(here[-1][0]) + 3)
+            elif tag:
+                after, extra = here + [(tag.group(2).lower(), atom)], len(tag.group(2)) + 3
+            size = _units(atom)
+            if n + size + closers + extra > cap and j > i:
+                break
+            if atom == "\n":
+                line = (j + 1, len(out), n, list(here))
+            elif atom.isspace():
+                space = (j + 1, len(out), n, list(here))
+            out.append(atom)
+            n, here, closers = n + size, after, closers + extra
+            j += 1
+        else:
+            pieces.append("".join(out) + "".join(f"</{name}>" for name, _ in reversed(here)))
+            break
+        cut = next((c for c in (line, space) if c and c[2] >= cap // 2), None)
+        if cut is None:  # no break point in the second half: cut between atoms where the piece is full
+            resume, keep, here = j, len(out), here
+        else:  # the line break or space itself is dropped; the piece ends just before it
+            resume, keep, _n, here = cut
+        pieces.append("".join(out[:keep]) + "".join(f"</{name}>" for name, _ in reversed(here)))
+        stack, i = here, resume
+    return pieces
 
 
 def format_alert(alert) -> str:
@@ -217,7 +287,7 @@ class Notifier:
                 return
             await bot.send_photo(chat, photo=chart, disable_notification=silent)
             await asyncio.sleep(self.pace)
-        pieces = split_text(text, MESSAGE_LIMIT)
+        pieces = split_html(text, MESSAGE_LIMIT) if parse_mode == "HTML" else split_text(text, MESSAGE_LIMIT)
         for k, piece in enumerate(pieces):
             if k:
                 await asyncio.sleep(self.pace)

@@ -25,13 +25,14 @@ import html
 import logging
 import re
 
-from bot.errors import ClosebellError
 from bot.settings import env
 from bot.telegram.reply import Reply
 
 log = logging.getLogger(__name__)
 
-USAGE = "/tune RULE [NAME VALUE | reset]: a rule's params, a preview of a new value with Apply / Cancel"
+SYNTAX = "/tune RULE [NAME VALUE | reset]"
+DESCRIPTION = "a rule's params, a preview of a new value with Apply / Cancel"
+USAGE = f"{SYNTAX}: {DESCRIPTION}"
 CHAT = contextvars.ContextVar("closebell_tune_chat", default="telegram:?")  # set by the poller per update
 
 VERSION = "t1"
@@ -104,11 +105,8 @@ async def answer_tune_button(bot, query, app) -> None:
         await query.answer(REFUSED)
         return
     action, preview_id = parsed
-    try:
-        press = await asyncio.to_thread(app.tune_press, preview_id, action, f"telegram:{chat_id}")
-    except ClosebellError as exc:
-        await query.answer(str(exc)[:190])
-        return
+    # an expired or used preview raises; answer_button answers it by the adapter's one error policy
+    press = await asyncio.to_thread(app.tune_press, preview_id, action, f"telegram:{chat_id}")
     await query.answer(press.text[:190])
     if query.message is None:
         return
