@@ -49,14 +49,28 @@ def chat_ids() -> list[str]:
 os.environ.setdefault("PTB_TIMEDELTA", "1")  # RetryAfter.retry_after as a timedelta, as PTB 23 will give
 
 
+DEFAULT_SERVER = "https://api.telegram.org"
+
+
+def server_url(base: str | None) -> str:
+    """The Bot API server of TELEGRAM_BASE_URL, written with or without its `/bot` ending (both are
+    common: python-telegram-bot's base_url has it, a server's address does not): never `/bot/bot`."""
+    base = (base or DEFAULT_SERVER).strip().rstrip("/")
+    return base[:-4].rstrip("/") if base.endswith("/bot") else base
+
+
+def api_url(base: str | None) -> str:
+    """Where the API methods are: the server plus `/bot` (the token follows, and is never shown)."""
+    return f"{server_url(base)}/bot"
+
+
 def make_bot(read_timeout: float = 30.0):
     from telegram import Bot  # deliberately lazy: see the module docstring
     from telegram.request import HTTPXRequest  # deliberately lazy: see the module docstring
     base = env.get("TELEGRAM_BASE_URL")
     kwargs = {}
     if base:
-        base = base.rstrip("/")
-        kwargs = {"base_url": f"{base}/bot", "base_file_url": f"{base}/file/bot"}
+        kwargs = {"base_url": api_url(base), "base_file_url": f"{server_url(base)}/file/bot"}
     request = HTTPXRequest(connection_pool_size=4, connect_timeout=10, read_timeout=read_timeout,
                            write_timeout=read_timeout)
     return Bot(env.get("TELEGRAM_BOT_TOKEN"), request=request, **kwargs)
@@ -119,16 +133,22 @@ def split_html(text: str, limit: int = MESSAGE_LIMIT, first_limit: int | None = 
             n, here, closers = n + size, after, closers + extra
             j += 1
         else:
-            pieces.append("".join(out) + "".join(f"</{name}>" for name, _ in reversed(here)))
+            _keep(pieces, "".join(out) + "".join(f"</{name}>" for name, _ in reversed(here)))
             break
         cut = next((c for c in (line, space) if c and c[2] >= cap // 2), None)
         if cut is None:  # no break point in the second half: cut between atoms where the piece is full
             resume, keep, here = j, len(out), here
         else:  # the line break or space itself is dropped; the piece ends just before it
             resume, keep, _n, here = cut
-        pieces.append("".join(out[:keep]) + "".join(f"</{name}>" for name, _ in reversed(here)))
+        _keep(pieces, "".join(out[:keep]) + "".join(f"</{name}>" for name, _ in reversed(here)))
         stack, i = here, resume
     return pieces
+
+
+def _keep(pieces: list[str], piece: str) -> None:
+    """Append `piece` unless it shows nothing (only tags and spaces): Telegram refuses an empty message."""
+    if re.sub(r"<[^<>]*>", "", piece).strip():
+        pieces.append(piece)
 
 
 def format_alert(alert) -> str:
@@ -172,6 +192,17 @@ def _seconds(value) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+def _where() -> str:
+    """The API address tried, for an error: the token stands as <token>, never itself."""
+    return f"{api_url(env.get('TELEGRAM_BASE_URL'))}<token>/"
+
+
+def _cause(exc) -> str:
+    """What the network said, without python-telegram-bot's `httpx.ConnectError: ` prefix; redacted."""
+    text = env.redact(str(exc))
+    return text.split(": ", 1)[1] if text.startswith("httpx.") and ": " in text else text
+
+
 def classify(exc) -> Delivery:
     """A python-telegram-bot exception as a Delivery: what it means and whether retrying helps."""
     from telegram import error  # deliberately lazy: see the module docstring
@@ -189,9 +220,10 @@ def classify(exc) -> Delivery:
                             permanent=True)
         return Delivery(False, f"bad request: {text}", permanent=True)
     if isinstance(exc, error.TimedOut):
-        return Delivery(False, "timed out talking to Telegram")
+        return Delivery(False, f"timed out talking to Telegram at {_where()}")
     if isinstance(exc, error.NetworkError):
-        return Delivery(False, f"network error: {env.redact(text)}")
+        return Delivery(False, f"network error: cannot reach {_where()} ({_cause(exc)}); is the network up, "
+                               f"and TELEGRAM_BASE_URL right if set?")
     if isinstance(exc, error.TelegramError):
         return Delivery(False, f"telegram error: {env.redact(text)}")
     return Delivery(False, f"{type(exc).__name__}: {env.redact(text)}")
