@@ -274,6 +274,8 @@ def odd_updates(telegram):
                             "message": message(1001, text="alert")}),
         ("callback_query", {"id": "cqd", "chat_instance": "ci", "data": "x",  # no message: no chat
                             "from": {"id": 555, "is_bot": False, "first_name": "U"}}),
+        ("message", {"message_id": 902, "date": now, "chat": 555, "text": "/help"}),  # python-telegram-bot
+        ("callback_query", {"id": "cqe", "data": "x"}),  # cannot read these two: the batch is read raw
         ("my_chat_member", {"chat": {"id": 555, "type": "private"}, "from": {"id": 555, "is_bot": False,
                                                                            "first_name": "U"}, "date": now,
                             "old_chat_member": {"status": "member", "user": {"id": 4242, "is_bot": True,
@@ -311,9 +313,9 @@ def test_odd_updates_strangers_and_a_bug_never_block_the_commands_after_them(app
     assert len(texts) == 2 and texts[0].startswith("Closebell commands:") and "outbox:" in texts[1]
     assert {m.fields["chat_id"] for m in telegram.sent("sendMessage")} == {"1001"}
     assert app.store.mutes(app.clock.now()) == {}  # the edited message and the channel post did nothing
-    offsets = telegram.offsets()
-    assert offsets[0] is None and None not in offsets[1:] and offsets[1:] == sorted(offsets[1:])
-    assert offsets[-1] == last + 1
+    offsets = telegram.offsets()  # None until the first batch is handled, then never again, never going back
+    asked = [o for o in offsets if o is not None]
+    assert None not in offsets[offsets.index(asked[0]):] and asked == sorted(asked) and asked[-1] == last + 1
     assert "a bug in a button handler" in caplog.text and "command loop failed" not in caplog.text
 
 

@@ -39,6 +39,7 @@ from bot.telegram.tune import CHAT as tune_chat
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 60.0
+ALLOWED_UPDATES = ["message", "callback_query"]  # what Telegram sends us; anything else is dropped here too
 
 
 class CommandPoller:
@@ -83,7 +84,7 @@ class CommandPoller:
                 try:
                     self.polls += 1
                     updates = await bot.get_updates(offset=self.offset, timeout=self.poll_timeout,
-                                                    allowed_updates=["message", "callback_query"])
+                                                    allowed_updates=ALLOWED_UPDATES)
                 except error.RetryAfter as exc:
                     wait = _seconds(exc.retry_after)
                     log.warning("getUpdates: flood control, waiting %.0fs", wait)
@@ -95,6 +96,13 @@ class CommandPoller:
                     log.warning("getUpdates failed (%s: %s); polling again in %.0fs", type(exc).__name__, exc, wait)
                     await self._sleep(wait)
                     continue
+                except Exception:  # an update python-telegram-bot cannot read: the batch raw, that one dropped
+                    before = self.offset
+                    updates = await self._salvage(bot)
+                    if self.offset == before and not updates:  # nothing to skip past: back off, as above
+                        failures += 1
+                        await self._sleep(min(self.backoff * 2 ** (failures - 1), MAX_BACKOFF))
+                        continue
                 failures = 0
                 if not updates:
                     await self._sleep(self.idle_sleep)
@@ -106,6 +114,29 @@ class CommandPoller:
                         log.warning("reply to update %s failed (%s: %s)", update.update_id, type(exc).__name__, exc)
                     except Exception:  # a bug while handling one update ends with that update
                         log.exception("update %s could not be handled; dropped", update.update_id)
+
+    async def _salvage(self, bot) -> list:
+        """The batch getUpdates could not parse, read raw and parsed one update at a time: each that
+        cannot be read is logged by its id and skipped, so it never blocks the updates after it."""
+        import warnings  # deliberately lazy: only when an update could not be parsed
+        from telegram import Update  # deliberately lazy: beside python-telegram-bot's other imports here
+        from telegram.warnings import PTBUserWarning  # deliberately lazy: as above
+        fields = {"timeout": 0, "allowed_updates": ALLOWED_UPDATES}
+        if self.offset is not None:
+            fields["offset"] = self.offset
+        with warnings.catch_warnings():  # PTB asks for get_updates, the very call that failed to parse
+            warnings.simplefilter("ignore", PTBUserWarning)
+            raw = await bot.do_api_request("getUpdates", api_kwargs=fields)
+        updates = []
+        for item in raw if isinstance(raw, list) else []:
+            update_id = item.get("update_id") if isinstance(item, dict) else None
+            try:
+                updates.append(Update.de_json(item, bot))
+            except Exception as exc:
+                log.warning("update %s could not be read (%s); dropped", update_id, type(exc).__name__)
+                if isinstance(update_id, int):
+                    self.offset = max(self.offset or 0, update_id + 1)
+        return updates
 
     async def _register_menu(self, bot):
         """Telegram's "/" menu from the handler table: setMyCommands only when getMyCommands differs."""
