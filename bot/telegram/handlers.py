@@ -24,6 +24,7 @@ from bot.render import status_lines
 from bot.settings.paths import out_of_range
 from bot.settings.yamlfile import did_you_mean
 from bot.telegram.reply import Reply, error_text
+from bot.telegram.tune import DESCRIPTION as TUNE_DESCRIPTION, SYNTAX as TUNE_SYNTAX, tune as _tune
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +171,6 @@ def menu() -> list[tuple[str, str]]:
     """(command, description) for Telegram's "/" menu (setMyCommands), in /help's order."""
     return [(c.name, c.description) for c in COMMANDS.values() if c.menu]
 
-
-from bot.telegram.tune import DESCRIPTION as TUNE_DESCRIPTION, SYNTAX as TUNE_SYNTAX, tune as _tune  # noqa: E402 - the handler lives in its own file
 
 COMMANDS = {c.name: c for c in [
     Command("status", _status, "/status", "last run, next run, data freshness, pending deliveries"),
