@@ -27,8 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import warnings
 
-from telegram import error
+from telegram import BotCommand, Update, error
+from telegram.warnings import PTBUserWarning
 
 from bot.notify.telegram import chat_ids, make_bot
 from bot.telegram.buttons import answer_button
@@ -118,9 +120,6 @@ class CommandPoller:
     async def _salvage(self, bot) -> list:
         """The batch getUpdates could not parse, read raw and parsed one update at a time: each that
         cannot be read is logged by its id and skipped, so it never blocks the updates after it."""
-        import warnings  # deliberately lazy: only when an update could not be parsed
-        from telegram import Update  # deliberately lazy: beside python-telegram-bot's other imports here
-        from telegram.warnings import PTBUserWarning  # deliberately lazy: as above
         fields = {"timeout": 0, "allowed_updates": ALLOWED_UPDATES}
         if self.offset is not None:
             fields["offset"] = self.offset
@@ -140,7 +139,6 @@ class CommandPoller:
 
     async def _register_menu(self, bot):
         """Telegram's "/" menu from the handler table: setMyCommands only when getMyCommands differs."""
-        from telegram import BotCommand  # deliberately lazy: beside python-telegram-bot's other imports here
         wanted = menu()
         try:
             current = [(c.command, c.description) for c in await bot.get_my_commands()]
