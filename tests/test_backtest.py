@@ -131,7 +131,7 @@ def test_check_says_which_inputs_were_carried_forward(data_dir):
 def test_check_without_data_for_a_series_says_what_to_run(tmp_path):
     proc = bot("check", CLOSEBELL_HOME=tmp_path / "empty")
     assert proc.returncode == 3
-    assert "run `python -m bot fetch` first" in proc.stderr
+    assert "run `closebell fetch` first" in proc.stderr
 
 
 def test_the_compact_json_text_of_each_rule_is_json_dumps_of_its_json(shipped):

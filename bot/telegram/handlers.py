@@ -1,7 +1,7 @@
 """One chat command -> one app call -> a plain-text reply (the poller escapes it into HTML).
 
 Every reply is computed by the application core, the same call the CLI makes:
-`/check` and `python -m bot check` share one `CheckResult`. A user's mistake
+`/check` and `closebell check` share one `CheckResult`. A user's mistake
 (unknown rule, bad duration) is a `UsageError` and answered with the usage
 line; any other error gets a short apology and a log line, never a traceback
 in the chat.
