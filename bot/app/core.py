@@ -249,7 +249,9 @@ class App:
         """The backtest's chart: each rule's series with its firings marked, written to `path` (PNG)."""
         from bot.notify import charts  # deliberately lazy: only with --plot
         units = {name: s.units for name, s in self.loaded.series.items()}
-        charts.backtest_chart(result.prepared, self.loaded.rules, start, end, path, units)
+        known = [r.evaluable_from for r in result.reports if r.evaluable_from is not None]
+        charts.backtest_chart(result.prepared, self.loaded.rules, start, end, path, units,
+                              evaluable_from=min(known) if known else None)
 
     def plot_sweep(self, rule_id: str, rows, names: list[str], path: str) -> None:
         """Firings per year against the swept value, written to `path` (PNG)."""

@@ -17,7 +17,6 @@ import hashlib
 import logging
 import re
 
-from bot.notify.alert import SEVERITY_ORDER
 from bot.notify.base import Delivery, grouped_units
 from bot.settings import env
 
@@ -66,7 +65,7 @@ def title_and_body(alerts) -> tuple[str, str]:
         late = " (late)" if alert.late else ""
         return alert.title or alert.rule_id, f"{alert.session:%a %Y-%m-%d} · {alert.rule_id} · " \
                                              f"{alert.severity}{late}\n{alert.text}".rstrip()
-    ranked = sorted(alerts, key=lambda a: -SEVERITY_ORDER.get(a.severity, 0))
+    ranked = sorted(alerts, key=lambda a: -a.rank)
     lines = [f"[{a.severity}] {a.session:%m-%d} {a.title or a.rule_id} ({a.rule_id})" for a in ranked]
     return f"Closebell: {len(alerts)} alerts", "\n".join(lines)
 
@@ -103,7 +102,7 @@ class Notifier:
         if not service.add(url):
             return Delivery(False, f"apprise:{recipient}: not a URL apprise understands (check APPRISE_URLS)",
                             permanent=True)
-        worst = max(range(len(alerts)), key=lambda i: SEVERITY_ORDER.get(alerts[i].severity, 0))
+        worst = max(range(len(alerts)), key=lambda i: alerts[i].rank)
         chart = charts[worst] or next((c for c in charts if c), None)
         attach = None
         if chart:

@@ -21,7 +21,7 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from bot.notify.alert import SEVERITY_ORDER, most_severe
+from bot.notify.alert import most_severe
 from bot.notify.base import Delivery
 from bot.settings import env
 
@@ -35,7 +35,7 @@ def recipients_to() -> list[str]:
 
 def subject(alerts) -> str:
     worst = most_severe(alerts)
-    top = max(alerts, key=lambda a: SEVERITY_ORDER.get(a.severity, 0))
+    top = max(alerts, key=lambda a: a.rank)
     sessions = sorted({a.session for a in alerts})
     when = f"{sessions[0]:%Y-%m-%d}" if len(sessions) == 1 else f"{sessions[0]:%Y-%m-%d}..{sessions[-1]:%Y-%m-%d}"
     count = f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''}"
@@ -50,7 +50,7 @@ def build_message(alerts, charts: dict, sender: str, to: list[str]) -> EmailMess
     msg["Date"] = formatdate(localtime=False)
     digest = hashlib.sha256("|".join(f"{a.rule_id}/{a.session}" for a in alerts).encode()).hexdigest()[:24]
     msg["Message-ID"] = make_msgid(idstring=digest, domain="closebell.local")
-    ordered = sorted(range(len(alerts)), key=lambda i: -SEVERITY_ORDER.get(alerts[i].severity, 0))
+    ordered = sorted(range(len(alerts)), key=lambda i: -alerts[i].rank)
     msg.set_content("\n\n".join(alerts[i].plain() for i in ordered) + "\n\n-- Closebell\n")
     cids = {i: make_msgid(domain="closebell.local") for i in ordered if charts.get(i)}
     blocks = []
