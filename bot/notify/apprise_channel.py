@@ -1,6 +1,6 @@
 """More phone channels through apprise: ntfy, Pushover, Discord, Slack, Matrix, Gotify and ~100 more.
 
-Settings (environment only, never logged): APPRISE_URLS, comma separated
+Settings (environment only, handed in as bot.settings.env.Environment; never logged): APPRISE_URLS, comma separated
 apprise URLs, e.g. `ntfys://ntfy.sh/my-topic,pover://user@token`. Each URL is
 one recipient, so a failing service never causes a second message to another.
 Its outbox key is `apprise:<8 hex of the URL's SHA-256>`: stable while the URL
@@ -18,7 +18,7 @@ import logging
 import re
 
 from bot.notify.base import Delivery, grouped_units
-from bot.settings import env
+from bot.settings.env import Environment, current
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,8 @@ def _quiet_apprise_logs() -> None:
         logger.addFilter(_NoUrls())
 
 
-def urls() -> list[str]:
-    return [u.strip() for u in (env.get("APPRISE_URLS") or "").split(",") if u.strip()]
+def urls(environment: Environment | None = None) -> list[str]:
+    return list((environment if environment is not None else current()).apprise_urls)
 
 
 def key(url: str) -> str:
@@ -73,17 +73,18 @@ def title_and_body(alerts) -> tuple[str, str]:
 class Notifier:
     channel = "apprise"
 
-    def __init__(self, settings=None, clock=None):
+    def __init__(self, settings=None, clock=None, environment: Environment | None = None):
         self.settings = settings
+        self.env = environment if environment is not None else current()
 
     def recipients(self) -> list[str]:
-        return [key(u) for u in urls()]
+        return [key(u) for u in urls(self.env)]
 
     def units(self, alerts) -> list[list[int]]:
         return grouped_units(alerts, self.settings)
 
     def send(self, recipient: str, alerts, charts, report) -> None:
-        url = next((u for u in urls() if key(u) == recipient), None)
+        url = next((u for u in urls(self.env) if key(u) == recipient), None)
         for unit in self.units(alerts):
             if url is None:
                 delivery = Delivery(False, f"no URL in APPRISE_URLS has key apprise:{recipient} any more "
