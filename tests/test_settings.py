@@ -87,8 +87,11 @@ BAD_VALUES = [
 
 
 def closebell(*args, cwd, **env):
+    """The command with only the settings given (none inherited from this test process)."""
+    from bot.settings.env import NAMES
+    child = {k: v for k, v in subprocess_env(**env).items() if k not in NAMES or k in env}
     return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=cwd,
-                          env=subprocess_env(**env), timeout=120)
+                          env=child, timeout=120)
 
 
 @pytest.mark.parametrize("name,value,line", BAD_VALUES, ids=[f"{n}={v}" for n, v, _ in BAD_VALUES])
