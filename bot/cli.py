@@ -298,6 +298,7 @@ def main(argv=None) -> int:
     try:
         env.load_dotenv()  # in the try: a .env that is refused (a FIFO, 1 GB, not UTF-8) is one line, exit 1
         env.load_dotenv(config_dir() / ".env")  # where `init` writes it; ./.env (read above) wins
+        env.current()  # secrets and deployment settings validated once, at start-up: one line per bad value
         handler = getattr(importlib.import_module(module_name), function)
         code = handler(args) or 0
         sys.stdout.flush()

@@ -131,7 +131,7 @@ def test_check_says_which_inputs_were_carried_forward(data_dir):
 def test_check_without_data_for_a_series_says_what_to_run(tmp_path):
     proc = bot("check", CLOSEBELL_HOME=tmp_path / "empty")
     assert proc.returncode == 3
-    assert "run `python -m bot fetch` first" in proc.stderr
+    assert "run `closebell fetch` first" in proc.stderr
 
 
 def test_the_compact_json_text_of_each_rule_is_json_dumps_of_its_json(shipped):
@@ -145,3 +145,20 @@ def test_the_compact_json_text_of_each_rule_is_json_dumps_of_its_json(shipped):
         assert text == json.dumps(result.rule_json(report), separators=(",", ":")), report.rule
     assert sum(len(json.loads(text)["forward_returns"]["20"]) for _, text in texts) == \
         sum(r.firings for r in result.reports) > 0
+
+
+EMPTY_WINDOWS = [
+    # (arguments, what the one line on stderr must say)
+    (["--from", "2030-01-01"], "--from 2030-01-01 holds no session with data; the data runs from 1962-01-02 to "
+                               "2026-06-12 (the last session with data)"),
+    (["--from", "2024-07-13", "--to", "2024-07-14"], "--from 2024-07-13 --to 2024-07-14 holds no session"),
+    (["--to", "1990-01-01"], "--to 1990-01-01 is before any rule can be evaluated (the first from 2000-06-12)"),
+]
+
+
+@pytest.mark.parametrize("window,says", EMPTY_WINDOWS, ids=[" ".join(w) for w, _ in EMPTY_WINDOWS])
+def test_a_window_without_sessions_is_a_usage_error_naming_the_data(data_dir, window, says):
+    proc = bot("backtest", "--data-dir", data_dir, *window)
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stdout == ""
+    assert says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -103,7 +103,11 @@ def test_no_network_one_probe_and_the_rest_not_tried():
     rows = probe(series, settings_for(treasury=dead, fred=other), clock=CLOCK)
     assert [(r.series, r.source) for r in rows] == [("DGS10", "treasury"), ("DGS10", "fred"), ("DGS2", "fred")]
     assert rows[0].error.endswith(": cannot connect (connection refused)")
-    assert all(r.error.startswith("network unreachable (") and r.error.endswith("; not tried") for r in rows[1:])
+    # each row names its own failure; the outage (which hosts, why) is said once, on the row that met it
+    assert [r.error for r in rows[1:]] == ["not tried (network unreachable)"] * 2
+    hosts = f"{dead.removeprefix('http://')} and {other.removeprefix('http://')}"
+    assert [r.outage for r in rows] == [f"network unreachable: {hosts} cannot be connected to (connection "
+                                        "refused); the sources after this one were not tried", "", ""]
     assert rows[2].note == "no fallback to compare with"
 
 
@@ -159,3 +163,35 @@ def test_the_sources_command_exits_3_when_a_series_has_no_working_feed(httpserve
     rows = proc.stdout.splitlines()
     assert [r.split()[:3] for r in rows[1:]] == [["DGS10", "primary", "treasury"], ["DGS10", "fallback", "fred"]]
     assert "cannot connect" in rows[1] and "HTML page" in rows[2]
+
+
+def test_the_sources_command_says_a_network_outage_once_after_the_rows(tmp_path):
+    import subprocess
+    import sys
+    from tests.conftest import ROOT, subprocess_env
+    dead, other = f"http://127.0.0.1:{dead_port()}", f"http://127.0.0.1:{dead_port()}"
+    config = dgs10_config(tmp_path, treasury=dead, fred=other)
+    proc = subprocess.run([sys.executable, "-m", "bot", "--config", str(config), "sources"], cwd=ROOT,
+                          env=subprocess_env(CLOSEBELL_HOME=tmp_path / "home"), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    rows = proc.stdout.splitlines()
+    assert rows[1].endswith("treasury: cannot connect (connection refused)")
+    assert rows[2].endswith("not tried (network unreachable)")
+    assert rows[3].startswith("network unreachable: ") and len(rows) == 4
+    assert proc.stdout.count("127.0.0.1") == 2  # the two hosts, named once, on the outage line
+
+
+NOTES = [
+    # (note, limit, as the table shows it)
+    ("cannot connect (connection refused)", 160, "cannot connect (connection refused)"),
+    ("fred: answered with an HTML page instead of CSV", 30, "fred: answered with an HTML…"),
+    ("yahoo: cannot reach Yahoo Finance: connection refused", 24, "yahoo: cannot reach…"),
+    ("x" * 40, 20, "x" * 19 + "…"),  # one word longer than the column: cut inside it
+]
+
+
+@pytest.mark.parametrize("note,limit,shown", NOTES, ids=[n[2] for n in NOTES])
+def test_a_long_note_is_cut_at_a_word_and_marked(note, limit, shown):
+    from bot.commands.sources import fit
+    assert fit(note, limit) == shown and len(shown) <= limit

@@ -59,7 +59,7 @@ def test_a_missed_window_names_the_line_the_nearest_firing_and_the_explain_comma
     assert not outcome.ok
     assert outcome.message == (
         "config/rules.test.yaml:3:5: small-cap-trap: expected a firing in 2024-07-15..2024-07-19, got none "
-        "(nearest: 2025-05-14; explain: python -m bot explain small-cap-trap --date 2024-07-15)")
+        "(nearest: 2025-05-14; explain: closebell explain small-cap-trap --date 2024-07-15)")
 
 
 def test_green_expectations_of_each_kind(ev):
@@ -92,11 +92,11 @@ def test_red_expectations_say_what_happened(ev):
 """)]
     assert messages == [
         "config/rules.test.yaml:3:5: soft-cpi-rotation: expected a firing on 2024-08-14, got none "
-        "(nearest: 2024-07-11; explain: python -m bot explain soft-cpi-rotation --date 2024-08-14)",
+        "(nearest: 2024-07-11; explain: closebell explain soft-cpi-rotation --date 2024-08-14)",
         "config/rules.test.yaml:4:5: soft-cpi-rotation: expected no firing on 2024-07-11, got a firing on "
-        "2024-07-11 (explain: python -m bot explain soft-cpi-rotation --date 2024-07-11)",
+        "2024-07-11 (explain: closebell explain soft-cpi-rotation --date 2024-07-11)",
         "config/rules.test.yaml:6:5: spy-crash: expected no firing in 2008-09-01..2008-10-31, got 3 firings: "
-        "2008-09-15, 2008-10-06, 2008-10-22 (explain: python -m bot explain spy-crash --date 2008-09-15)",
+        "2008-09-15, 2008-10-06, 2008-10-22 (explain: closebell explain spy-crash --date 2008-09-15)",
         "config/rules.test.yaml:7:5: spy-crash: expected at most 0.5 firings a year, got 0.72 a year "
         "(24 firings over 1993-02-01..2026-06-12, 33.3 years)",
         "config/rules.test.yaml:8:5: spy-crash: expected a firing on 2008-09-13, got no session on 2008-09-13 "

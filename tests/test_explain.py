@@ -76,7 +76,35 @@ def test_the_seed_day_shows_iwm_up_11_52_and_the_10y_down_13_bp(ev):
     assert (rally.expr, rally.holds, round(rally.value, 2), rally.threshold) == \
         ("pct_change(IWM, 5) >= 4", True, 11.52, 4)
     assert (rise.expr, rise.holds, round(rise.value, 2), rise.threshold, rise.margin) == \
-        ("change(DGS10, 5) >= 0.20", False, -0.13, 0.2, 0.33)
+        ("change(DGS10, 5) >= 0.20", False, -0.13, 0.2, -0.33)
+
+
+# On 2024-07-16 pct_change(IWM, 5) is 11.52: each operator against 4 and 20. The margin means one thing for
+# every operator: positive = to spare, negative = short.
+MARGINS = [
+    # (comparison, holds, margin)
+    ("pct_change(IWM, 5) >= 4", True, 7.52),
+    ("pct_change(IWM, 5) > 4", True, 7.52),
+    ("pct_change(IWM, 5) >= 20", False, -8.48),
+    ("pct_change(IWM, 5) <= 20", True, 8.48),
+    ("pct_change(IWM, 5) < 20", True, 8.48),
+    ("pct_change(IWM, 5) <= 4", False, -7.52),
+    ("pct_change(IWM, 5) < 4", False, -7.52),
+    ("pct_change(IWM, 5) == 4", False, -7.52),
+    ("pct_change(IWM, 5) != 4", True, 7.52),
+    ("4 <= pct_change(IWM, 5)", True, 7.52),
+    ("20 >= pct_change(IWM, 5)", True, 8.48),
+]
+
+
+@pytest.mark.parametrize("comparison,holds,margin", MARGINS, ids=[row[0] for row in MARGINS])
+def test_margin_is_positive_to_spare_and_negative_short_for_every_operator(data_dir, comparison, holds, margin):
+    series = load_series(ROOT / "config" / "series.yaml")
+    rules = loads_rules(f"rules:\n  - id: r\n    when: {comparison}\n", series)
+    evaluation = prepare(rules, series, data_dir=str(data_dir)).evaluation
+    node = explain(evaluation, "r", evaluation.frame.index_of("2024-07-16")).condition
+    assert (node.holds, round(node.margin, 2)) == (holds, margin)
+    assert node.to_json()["margin"] == node.margin
 
 
 def test_json_has_the_shape_of_the_issue(ev):

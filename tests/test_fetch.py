@@ -148,16 +148,23 @@ def test_without_network_one_probe_then_every_series_fails_at_once(store):
                f"daily-treasury-rates.csv/2009/all?type=daily_treasury_yield_curve&field_tdr_date_value=2009&page" \
                f"&_format=csv): cannot connect (connection refused)"
     fred_host = urls["fred"].removeprefix("http://")
-    down = f"network unreachable ({treasury}; {fred_host}: connection refused too)"
+    skipped = "not tried (network unreachable)"
     assert probe.asked == [("127.0.0.1", int(fred_host.split(":")[1]))]
+    # one line per source naming its own failure, never another source's error nested in it
     assert [r.errors for r in results] == [
-        [treasury, f"fred: {down}; not tried"],
-        [f"treasury: {down}; not tried", f"fred: {down}; not tried"],
-        [f"yahoo: {down}; not tried", f"nasdaq: {down}; not tried"],
-        [f"fred: {down}; not tried", f"bls: {down}; not tried"],
+        [treasury, f"fred: {skipped}"],
+        [f"treasury: {skipped}", f"fred: {skipped}"],
+        [f"yahoo: {skipped}", f"nasdaq: {skipped}"],
+        [f"fred: {skipped}", f"bls: {skipped}"],
     ]
+    # the outage itself, said once: on the series that met it
+    down = (f"network unreachable: {urls['treasury'].removeprefix('http://')} and {fred_host} cannot be connected "
+            "to (connection refused); the sources after this one were not tried")
+    assert [r.outage for r in results] == [down, "", "", ""]
+    assert results[0].line().endswith(f"; fred: {skipped}; {down}")
+    assert results[1].line() == f"DGS2: FAILED: treasury and fred: {skipped}"
     assert not any(r.ok for r in results) and store.count_observations() == {}
-    assert store.last_fetches()["IWM"]["message"] == f"nasdaq: {down}; not tried"
+    assert store.last_fetches()["IWM"]["message"] == f"nasdaq: {skipped}"
 
 
 def test_one_dead_host_is_skipped_while_the_network_is_up(httpserver, store):
@@ -171,7 +178,9 @@ def test_one_dead_host_is_skipped_while_the_network_is_up(httpserver, store):
     assert probe.asked == [("127.0.0.1", httpserver.port)]  # the probe reached the fred stand-in: network up
     assert (first.ok, first.source) == (True, "fred") and "cannot connect (connection refused)" in first.errors[0]
     assert (second.ok, second.source) == (True, "fred")
-    assert second.errors == [f"treasury: host unreachable ({first.errors[0]}); not tried"]
+    dead_host = settings.sources["treasury"].base_url.removeprefix("http://")
+    assert second.errors == [f"treasury: not tried ({dead_host} could not be connected to a moment ago)"]
+    assert (first.outage, second.outage) == ("", "")
 
 
 def test_an_update_starts_no_series_once_its_budget_is_spent(httpserver, store):
@@ -188,6 +197,6 @@ def test_an_update_starts_no_series_once_its_budget_is_spent(httpserver, store):
 
 def test_a_failed_line_says_a_shared_skip_reason_once():
     from bot.data.fetch import FetchResult
-    down = "network unreachable (treasury: cannot connect (connection refused))"
-    result = FetchResult("DGS2", ok=False, errors=[f"treasury: {down}; not tried", f"fred: {down}; not tried"])
-    assert result.line() == f"DGS2: FAILED: treasury and fred: {down}; not tried"
+    skipped = "not tried (network unreachable)"
+    result = FetchResult("DGS2", ok=False, errors=[f"treasury: {skipped}", f"fred: {skipped}"])
+    assert result.line() == f"DGS2: FAILED: treasury and fred: {skipped}"

@@ -20,8 +20,8 @@ def test_init_into_an_empty_directory_writes_the_starters_and_they_validate(tmp_
         assert (target / name).read_bytes() == (ROOT / "config" / name).read_bytes()
     assert (target / ".env").read_text() == (ROOT / ".env.example").read_text()
     assert stat.S_IMODE((target / ".env").stat().st_mode) == 0o600  # it will hold the token
-    assert f"python -m bot --config {target} telegram-setup --write" in out
-    assert f"python -m bot --config {target} notify-test" in out and f"python -m bot --config {target} run" in out
+    assert f"closebell --config {target} telegram-setup --write" in out
+    assert f"closebell --config {target} notify-test" in out and f"closebell --config {target} run" in out
     assert main(["--config", str(target), "validate"]) == 0
     assert "rule(s) valid" in capsys.readouterr().out
     assert main(["--config", str(target), "test-rules", "--data-dir", str(data_dir)]) == 0
@@ -49,7 +49,7 @@ def test_the_default_directory_is_found_by_validate_without_flags(tmp_path, monk
     assert main(["init"]) == 0
     out = capsys.readouterr().out
     target = tmp_path / "xdg" / "closebell"
-    assert (target / "rules.yaml").is_file() and "python -m bot telegram-setup --write" in out
+    assert (target / "rules.yaml").is_file() and "closebell telegram-setup --write" in out
     assert main(["validate"]) == 0
     assert f"{target / 'rules.yaml'}: " in capsys.readouterr().out
 

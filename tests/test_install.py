@@ -74,7 +74,7 @@ def test_pip_install_into_a_fresh_venv_gives_a_working_closebell_command(tmp_pat
     through a .pth file, and pip builds the project from a copy of the source without build isolation."""
     source = tmp_path / "src"
     source.mkdir()
-    for name in ("pyproject.toml", "requirements.txt", "README.md"):
+    for name in ("pyproject.toml", "requirements.txt", "README.md", ".env.example"):
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "bot", source / "bot", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "config", source / "config")
@@ -101,3 +101,12 @@ def test_pip_install_into_a_fresh_venv_gives_a_working_closebell_command(tmp_pat
     version = subprocess.run(["closebell", "--version"], cwd=outside, env=env, capture_output=True, text=True,
                              timeout=60)
     assert version.stdout.strip() == "closebell 0.1.0"
+    # init finds the shipped configuration in the installation (share/closebell), not only in a checkout
+    starters = tmp_path / "starters"
+    init = subprocess.run(["closebell", "init", str(starters)], cwd=outside, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert init.returncode == 0, init.stderr
+    assert sorted(p.name for p in starters.iterdir()) == [".env", "rules.test.yaml", "rules.yaml", "series.yaml",
+                                                          "settings.yaml"]
+    assert (starters / "rules.yaml").read_bytes() == (ROOT / "config" / "rules.yaml").read_bytes()
+    assert "closebell --config" in init.stdout and "python -m bot" not in init.stdout

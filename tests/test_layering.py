@@ -40,6 +40,10 @@ def test_the_engine_is_pure_it_imports_no_edge_and_no_adapter():
                                          "bot.commands", "bot.telegram", "bot.app"]) == []
 
 
+def test_notifiers_see_alerts_never_the_engine():
+    assert offending(modules("notify"), ["bot.engine"]) == []
+
+
 def test_commands_and_chat_handlers_go_through_the_app():
     adapters = modules("commands") + [BOT / "telegram" / "handlers.py"]
     assert offending(adapters, ["bot.store", "bot.data", "bot.engine", "bot.notify"]) == []
@@ -135,10 +139,12 @@ def test_channel_and_severity_names_are_defined_once():
     """Channels: bot.settings.models.Channel, one notifier module each. Severities: bot.engine.severity."""
     from bot.engine.severity import SEVERITIES, SEVERITY_ORDER
     from bot.notify.alert import SEVERITY_ICON
+    from bot.notify.alert import SEVERITY_ORDER as ALERT_ORDER
     from bot.notify.registry import NOTIFIERS
     from bot.settings.models import CHANNELS, Severity
     assert tuple(NOTIFIERS) == CHANNELS
     assert get_args(Severity) == SEVERITIES == tuple(SEVERITY_ORDER) == tuple(SEVERITY_ICON)
+    assert ALERT_ORDER == SEVERITY_ORDER  # the notifiers' ranking, without importing the engine
     names = {frozenset(SEVERITIES): "bot/engine/severity.py", frozenset(CHANNELS): "bot/settings/models.py"}
     repeated = []
     for path in sorted(BOT.rglob("*.py")):

@@ -97,6 +97,8 @@ MISTAKES = [
     ("params not a mapping", rule(extra="    params: [1, 2]\n"), "4:13", "valid dictionary"),
     ("param used, not declared", rule("pct_change(IWM, 5) >= rally"), "3:33",
      "unknown series 'rally' (series: CPIAUCSL"),
+    ("param misspelt", rule("pct_change(IWM, 5) >= leed", "    params: {lead: 5, rise: 0}\n"), "3:33",
+     "unknown parameter or series 'leed'; did you mean 'lead'? (this rule's parameters: lead, rise; series: CPIAUCSL"),
     ("param window not whole", rule("pct_change(IWM, n) >= 3", "    params: {n: 2.5}\n"), "3:27",
      "parameter 'n' (2.5) must be a whole number of sessions"),
     # direction, resolve, clear_for, clear_when

@@ -4,7 +4,7 @@
 and tests) a data directory, fetcher or notifiers. The CLI (`bot/commands`),
 the Telegram adapter (`bot/telegram`), the daemon (`bot/daemon`) and replay all
 call it and render what it returns: typed results (`bot.app.results`), never
-printed text. So `/check` in Telegram and `python -m bot check` are one
+printed text. So `/check` in Telegram and `closebell check` are one
 computation rendered twice.
 """
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bot.engine.report import rounded, rounded_json, summarize
+from bot.errors import UsageError
 
 CHUNK = 64  # rules whose forward returns `rule_texts` formats as one array
 
@@ -79,9 +80,25 @@ def _averages(report) -> dict:
 
 def backtest(prepared, start=None, end=None) -> BacktestResult:
     sessions = prepared.frame.sessions
+    _require_sessions(sessions, start, end)
     reports = summarize(prepared.evaluation, start, end)
     evaluable = [r.evaluable_from for r in reports if r.evaluable_from is not None]
     first = max(sessions[0].date(), min(evaluable)) if evaluable else sessions[0].date()
     window_from = f"{max(first, start) if start else first}"
     window_to = f"{min(sessions[-1].date(), end) if end else sessions[-1].date()}"
+    if window_from > window_to:  # ISO dates order as text
+        raise UsageError(f"--to {end} is before any rule can be evaluated (the first from {first}); "
+                         f"choose --to {first} or later")
     return BacktestResult(window_from, window_to, reports, prepared)
+
+
+def _require_sessions(sessions, start, end) -> None:
+    """A window with no session in it is a usage error: a report over nothing ("rate n/a over None ..
+    None", exit 0) reads like a rule that never fires, when the dates were what was wrong."""
+    first, last = sessions[0].date(), sessions[-1].date()
+    inside = sessions[(sessions >= str(start or first)) & (sessions <= str(end or last))]
+    if len(inside):
+        return
+    asked = " ".join(filter(None, [start and f"--from {start}", end and f"--to {end}"]))
+    raise UsageError(f"{asked} holds no session with data; the data runs from {first} to {last} "
+                     f"(the last session with data), so choose dates inside it")

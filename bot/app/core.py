@@ -127,7 +127,7 @@ class App:
                 id=rule.id, title=rule.title, severity=rule.severity, fires=bool(ev.fires[rule.id][i]),
                 holds=None if holds != holds else bool(holds),
                 values={k: (None if v != v else round(v, 6)) for k, v in ev.values(rule, i).items()},
-                message=ev.message(rule, i), gaps=ev.gaps(rule, i)))
+                message=ev.message(rule, i), gaps=ev.gaps(rule, i), not_sent=self._not_sent(ev, rule, i)))
         result = R.CheckResult(session.date(), note, states)
         if day is None and not self.data_dir:  # live data: say when the latest is older than it should be
             result.stale = self.stale(calendar.last_closed_session(self.clock.now()))
@@ -146,6 +146,26 @@ class App:
         result.revised = revised_notes(result.prepared.frame, series_needed(self.loaded.rules), start, end)
         result.overrides = tune.notes(self.loaded)
         return result
+
+    @staticmethod
+    def _not_sent(ev, rule, i: int) -> str | None:
+        """Why a rule whose condition holds on session i sends nothing (bot.engine.lifecycle.held_but_quiet)."""
+        from bot.engine.lifecycle import held_but_quiet  # deliberately lazy: only for check
+        why = held_but_quiet(ev.holds[rule.id], ev.fires[rule.id], ev.active[rule.id], i, rule.for_sessions,
+                             rule.cooldown)
+        if why is None:
+            return None
+        kind, k = why
+        sessions = ev.frame.sessions
+        if kind == "for":
+            return f"for: {k} of {rule.for_sessions} sessions"
+        fired = sessions[k].date()
+        if kind == "active":
+            return f"active since {fired} (resolve: true): it fires again once it has cleared"
+        # the cooldown's last session may lie past the data: the NYSE calendar counts on
+        last = sessions[k + rule.cooldown] if k + rule.cooldown < len(sessions) else \
+            calendar.sessions(start=sessions[k])[rule.cooldown]
+        return f"in cooldown until {last.date()} (fired {fired}; cooldown: {rule.cooldown})"
 
     def session_index(self, prepared, day: date | None):
         """(session, position in the frame, note): `day` or the session before it; default the latest with data."""
@@ -229,7 +249,9 @@ class App:
         """The backtest's chart: each rule's series with its firings marked, written to `path` (PNG)."""
         from bot.notify import charts  # deliberately lazy: only with --plot
         units = {name: s.units for name, s in self.loaded.series.items()}
-        charts.backtest_chart(result.prepared, self.loaded.rules, start, end, path, units)
+        known = [r.evaluable_from for r in result.reports if r.evaluable_from is not None]
+        charts.backtest_chart(result.prepared, self.loaded.rules, start, end, path, units,
+                              evaluable_from=min(known) if known else None)
 
     def plot_sweep(self, rule_id: str, rows, names: list[str], path: str) -> None:
         """Firings per year against the swept value, written to `path` (PNG)."""

@@ -24,12 +24,12 @@ def digest_text(evaluation, i: int, fired_ids: list[str]) -> str:
         result = explain(evaluation, rule, i)
         if result.verdict != "false":
             continue
-        needs = [leaf for leaf in _leaves(result.condition) if leaf.holds is False and leaf.margin is not None]
+        needs = [leaf for leaf in _leaves(result.condition) if leaf.holds is False and leaf.move is not None]
         if needs:
-            distance = sum(abs(n.margin) / max(abs(n.threshold or 0.0), 1.0) for n in needs)
+            distance = sum(abs(n.move) / max(abs(n.threshold or 0.0), 1.0) for n in needs)
             ranked.append((len(needs), distance, rule.id, needs))
     for _count, _distance, rule_id, needs in sorted(ranked)[:NEAREST]:
-        parts = [f"{n.expr} is {n.value:+.2f}, needs {n.margin:+.2f} more" for n in needs]
+        parts = [f"{n.expr} is {n.value:+.2f}, needs {n.move:+.2f} more" for n in needs]
         lines.append(f"• {rule_id}: {'; '.join(parts)}")
     if not ranked:
         lines.append("• no rule could be evaluated on this session")

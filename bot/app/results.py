@@ -23,10 +23,11 @@ class RuleState:
     values: dict
     message: str
     gaps: list[str]
+    not_sent: str | None = None  # the condition holds but nothing is sent: cooldown, `for:`, still active
 
     def to_json(self) -> dict:
         return {"title": self.title, "severity": self.severity, "fires": self.fires, "holds": self.holds,
-                "values": self.values, "message": self.message, "gaps": self.gaps}
+                "not_sent": self.not_sent, "values": self.values, "message": self.message, "gaps": self.gaps}
 
 
 @dataclass

@@ -25,6 +25,8 @@ def run(args) -> int:
     for state in result.rules:
         mark = "FIRES" if state.fires else ("holds" if state.holds else "quiet")
         print(f"\n{mark:5}  {state.id} [{state.severity}] {state.title}")
+        if state.not_sent:
+            print(f"       holds, not sent: {state.not_sent}")
         if state.fires or args.verbose_values:
             print(f"       {state.message}")
         if state.gaps:

@@ -1,4 +1,4 @@
-"""`python -m bot init [DIR]`: a starter configuration, so nobody copies config files by hand.
+"""`closebell init [DIR]`: a starter configuration, so nobody copies config files by hand.
 
 Writes rules.yaml, rules.test.yaml (when the repository ships one),
 series.yaml, settings.yaml and a commented .env template into DIR (default:
@@ -17,7 +17,23 @@ import platformdirs
 from bot.errors import ConfigError
 from bot.settings.paths import config_dir
 
-ROOT = Path(__file__).resolve().parents[2]
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def shipped_root() -> Path:
+    """Where the shipped configuration lies: the checkout this module runs from, or, when installed
+    (`pip install .`, `pipx install .`), `<prefix>/share/closebell`, where pyproject.toml's data-files put
+    `config/*.yaml` and `.env.example` in the checkout's layout. A `pip install --user` puts them under
+    the user base instead; the checkout's path is returned when none holds them (the error names it)."""
+    import site  # deliberately lazy: only init asks
+    import sys  # deliberately lazy: as above
+    for root in (CHECKOUT, Path(sys.prefix) / "share" / "closebell", Path(site.getuserbase()) / "share" / "closebell"):
+        if (root / "config" / "rules.yaml").is_file():
+            return root
+    return CHECKOUT
+
+
+ROOT = shipped_root()
 STARTERS = ("rules.yaml", "rules.test.yaml", "series.yaml", "settings.yaml")
 REQUIRED = ("rules.yaml", "series.yaml", "settings.yaml")
 
@@ -66,7 +82,7 @@ def run(args) -> int:
         print(f"kept {path} (already there, not overwritten)")
     flag = _config_flag(target)
     print(f"\nNext: put your bot token from @BotFather in {target / '.env'} (TELEGRAM_BOT_TOKEN=...), then run")
-    print(f"  python -m bot {flag}telegram-setup --write   # finds your chat id, writes TELEGRAM_CHAT_IDS")
-    print(f"  python -m bot {flag}notify-test              # a sample alert on your phone")
-    print(f"  python -m bot {flag}run                      # the bot: an alert after every close")
+    print(f"  closebell {flag}telegram-setup --write   # finds your chat id, writes TELEGRAM_CHAT_IDS")
+    print(f"  closebell {flag}notify-test              # a sample alert on your phone")
+    print(f"  closebell {flag}run                      # the bot: an alert after every close")
     return 0

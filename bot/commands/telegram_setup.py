@@ -1,4 +1,4 @@
-"""`python -m bot telegram-setup`: find the chat id for TELEGRAM_CHAT_IDS, optionally write it to .env."""
+"""`closebell telegram-setup`: find the chat id for TELEGRAM_CHAT_IDS, optionally write it to .env."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def run(args) -> int:
         path = setup.env_file(args.env_file)
         line = setup.write_chat_ids(path, ids)
         print(f"Wrote {line} to {path}")
-        print("Next: python -m bot notify-test")
+        print("Next: closebell notify-test")
     else:
         print(f"Put this line in .env (or run again with --write): TELEGRAM_CHAT_IDS={','.join(map(str, ids))}")
     return 0

@@ -1,1 +1,1 @@
-"""`python -m bot run`: the scheduler, readiness wait, catch-up, instance lock, live rules, Telegram commands."""
+"""`closebell run`: the scheduler, readiness wait, catch-up, instance lock, live rules, Telegram commands."""

@@ -50,6 +50,7 @@ class SourceCheck:
     error: str | None  # None when the source answered with data
     agree: bool | None  # primary and fallback agree on their common dates (None: nothing to compare)
     note: str = ""  # what disagreed, or why agreement could not be judged
+    outage: str = ""  # the network outage this check ran into (said on this check only; see bot.data.fetch)
     values: pd.Series = field(default=None, repr=False, compare=False)  # the cleaned values, for the caller
 
     @property
@@ -88,15 +89,17 @@ def _check(series, role, ref, settings, start, end, reach: Reach, timer) -> Sour
     base = SourceCheck(series.name, role, ref.source, ref.symbol, 0, None, 0.0, None, None)
     skip = reach.skip_reason(host) if host else None
     if skip:
-        return replace(base, error=f"{skip}; not tried")
+        return replace(base, error=skip)
     began = timer()
     try:
         raw = source.fetch(ref.symbol, start, end, monthly=series.frequency == "monthly")
         kept, _ = cleaning.clean(raw, series, end, origin=ref.source)
     except ClosebellError as exc:
+        outage = ""
         if isinstance(exc, SourceUnreachable):
             reach.failed(host, str(exc))
-        return replace(base, latency=timer() - began, error=str(exc))
+            outage = reach.tell()
+        return replace(base, latency=timer() - began, error=str(exc), outage=outage)
     latency = timer() - began
     if kept.empty:
         return replace(base, latency=latency, error=f"no rows between {start} and {end}")

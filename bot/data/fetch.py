@@ -11,9 +11,11 @@ each with retries and timeouts (49 s for `run --once`). So the first failure to
 connect at all (refused, no DNS, no route: `SourceUnreachable`, never an HTTP
 status) marks that host unreachable for the rest of the update and triggers
 one probe: a TCP connect to another host the series use. If that fails too, the
-network is down and every remaining source is skipped at once with "network
-unreachable (...)". An update also stops starting new series once its time
-budget is spent.
+network is down and every remaining source is skipped at once. Each source's
+line names its own failure only: the source that met the outage says what it
+met, every later one "not tried (network unreachable)", and the outage itself
+(which hosts, and why) is said once, on the result during which it was found.
+An update also stops starting new series once its time budget is spent.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class FetchResult:
     last: date | None = None  # newest stored date afterwards
     errors: list[str] = field(default_factory=list)  # each failed source, in order tried
     dropped: list[str] = field(default_factory=list)  # what cleaning rejected
+    outage: str = ""  # the network outage found while fetching this series (said on this result only)
 
     def line(self) -> str:
         if self.ok:
@@ -55,15 +58,19 @@ class FetchResult:
             via = f" (after: {'; '.join(self.errors)})" if self.errors else ""
             return f"{self.series}: {self.rows} new or changed row(s) from {self.source}, latest " \
                    f"{self.last or '-'}{via}{extra}"
-        # sources skipped for the same reason share it: "yahoo and nasdaq: network unreachable (...); not tried"
+        # sources skipped for the same reason share it: "yahoo and nasdaq: not tried (network unreachable)"
         parts: list[tuple[list[str], str]] = []
         for error in self.errors:
             source, _, rest = error.partition(": ")
-            if parts and rest.endswith("; not tried") and parts[-1][1] == rest:
+            if parts and rest.startswith(NOT_TRIED) and parts[-1][1] == rest:
                 parts[-1][0].append(source)
             else:
                 parts.append(([source], rest))
-        return f"{self.series}: FAILED: " + "; ".join(f"{' and '.join(s)}: {r}" for s, r in parts)
+        line = f"{self.series}: FAILED: " + "; ".join(f"{' and '.join(s)}: {r}" for s, r in parts)
+        return f"{line}; {self.outage}" if self.outage else line
+
+
+NOT_TRIED = "not tried ("
 
 
 def chain_for(series: SeriesDef, data_dir: str | None):
@@ -98,15 +105,24 @@ class Reach:
         self.candidates = candidates  # every network host the series use, in first-use order
         self.probe = probe
         self.dead: dict[tuple[str, int], str] = {}
-        self.down: str | None = None
+        self.down: str | None = None  # the outage in one line: which hosts could not be reached, and why
         self.probed = False
+        self.told = False  # the outage has been said (on one result), so no other result repeats it
 
     def skip_reason(self, host) -> str | None:
+        """Why a source on `host` is not tried, in its own words: never another source's error."""
         if self.down:
-            return f"network unreachable ({self.down})"
+            return f"{NOT_TRIED}network unreachable)"
         if host in self.dead:
-            return f"host unreachable ({self.dead[host]})"
+            return f"{NOT_TRIED}{host[0]}:{host[1]} could not be connected to a moment ago)"
         return None
+
+    def tell(self) -> str:
+        """The outage, the first time it is asked for; "" after that (it is said once per update)."""
+        if not self.down or self.told:
+            return ""
+        self.told = True
+        return f"network unreachable: {self.down}; the sources after this one were not tried"
 
     def failed(self, host, message: str) -> None:
         """`host` could not be connected to: remember it, and once per update ask whether the network is down."""
@@ -115,18 +131,18 @@ class Reach:
         self.dead[host] = message
         if self.probed:
             if all(h in self.dead for h in self.candidates):
-                self.down = f"{message}; every source host unreachable"
+                self.down = f"none of the {len(self.candidates)} source hosts can be connected to"
             return
         self.probed = True
         others = [h for h in self.candidates if h not in self.dead]
         if not others:
-            self.down = message
+            self.down = f"{host[0]}:{host[1]}, the only source host, cannot be connected to"
             return
         probe_host, probe_port = others[0]
         why = self.probe(probe_host, probe_port)
         log.info("fetch: %s unreachable; probe of %s:%s: %s", host[0], probe_host, probe_port, why or "connected")
         if why:
-            self.down = f"{message}; {probe_host}:{probe_port}: {why} too"
+            self.down = f"{host[0]}:{host[1]} and {probe_host}:{probe_port} cannot be connected to ({why})"
 
 
 def network_hosts(series_defs, names, settings) -> list[tuple[str, int]]:
@@ -190,7 +206,7 @@ def update_one(store, series: SeriesDef, settings, since, data_dir, today, last:
         host = host_of(source.base_url) if source_name != "csv" else None
         skip = reach.skip_reason(host) if host else None
         if skip:
-            message = f"{source_name}: {skip}; not tried"
+            message = f"{source_name}: {skip}"
             result.errors.append(message)
             store.record_fetch(series.name, source_name, False, 0, message)
             continue
@@ -207,6 +223,7 @@ def update_one(store, series: SeriesDef, settings, since, data_dir, today, last:
             message = str(exc)
             if isinstance(exc, SourceUnreachable):
                 reach.failed(host, message)
+                result.outage = reach.tell() or result.outage
             result.errors.append(message)
             store.record_fetch(series.name, source_name, False, 0, message)
             log.warning("fetch %s from %s failed: %s", series.name, source_name, message)

@@ -30,7 +30,7 @@ def from_store(store, names, as_of: date | None = None) -> dict[str, pd.DataFram
     out = store.read_observations(list(names), known_by=as_of)
     missing = [n for n in names if n not in out]
     if missing:
-        raise DataError(f"no stored data for {', '.join(missing)}: run `python -m bot fetch` first "
+        raise DataError(f"no stored data for {', '.join(missing)}: run `closebell fetch` first "
                         "(or pass --data-dir DIR)")
     return out
 

@@ -87,11 +87,18 @@ class Checker:
         return self.fail(node, "unsupported expression")
 
     def unknown_series(self, name: str) -> str:
-        known = sorted(self.catalog.series) + sorted(FUNCTIONS) + sorted(self.params)
+        """A bare name that is neither a series nor a parameter. In a rule with `params:` it is as likely a
+        misspelt parameter (`leed` for `lead`) as a series, so both are offered, the parameters first; a
+        name spelt like a series (IWN) nearest to a series stays an unknown series."""
+        series = ", ".join(sorted(self.catalog.series))
+        hint = did_you_mean(name, list(self.params) + sorted(self.catalog.series) + sorted(FUNCTIONS))
+        if self.params and (name[:1].islower() or any(f"'{p}'" in hint for p in self.params)):
+            return (f"unknown parameter or series '{name}'{hint} (this rule's parameters: "
+                    f"{', '.join(self.params)}; series: {series}; add new ones to params: or series.yaml)")
+        known = sorted(self.catalog.series) + sorted(FUNCTIONS)
         hint = did_you_mean(name, known)
         param = f"; or declare a parameter: params: {{{name}: 4}}" if not hint and name[:1].islower() else ""
-        return (f"unknown series '{name}'{hint} "
-                f"(series: {', '.join(sorted(self.catalog.series))}; add new ones to series.yaml{param})")
+        return f"unknown series '{name}'{hint} (series: {series}; add new ones to series.yaml{param})"
 
     def unknown_function(self, name: str) -> str:
         return f"unknown function '{name}'{did_you_mean(name, FUNCTIONS)} (functions: {', '.join(FUNCTIONS)})"

@@ -20,7 +20,7 @@ import pandas as pd
 from bot.engine.report import first_evaluable, per_year, rate_span, window
 
 KINDS = ("fires_within", "quiet_within", "fires", "quiet", "at_most_per_year", "at_least_per_year")
-EXPLAIN_COMMAND = "python -m bot explain {rule} --date {date}"
+EXPLAIN_COMMAND = "closebell explain {rule} --date {date}"
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class Outcome:
 
     @property
     def message(self) -> str:
-        """One line: `file:line:col: rule: expected …, got … (nearest: D; explain: python -m bot explain …)`."""
+        """One line: `file:line:col: rule: expected …, got … (nearest: D; explain: closebell explain …)`."""
         extra = []
         if self.nearest is not None:
             extra.append(f"nearest: {self.nearest.isoformat()}")

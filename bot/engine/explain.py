@@ -102,11 +102,18 @@ class ExplainNode:
     kind: str  # 'and' | 'or' | 'not' | 'compare' | 'leaf'
     value: float | None = None  # a comparison's left side; a leaf's own value
     threshold: float | None = None  # a comparison's right side
-    margin: float | None = None  # threshold - value: how far the left side must move to flip it
+    margin: float | None = None  # to spare (positive) or short (negative), whatever the operator: see margin()
     op: str | None = None
     children: list["ExplainNode"] = field(default_factory=list)
     missing: list[Missing] = field(default_factory=list)
     note: str | None = None  # e.g. when the rule read by fired(...) last fired
+
+    @property
+    def move(self) -> float | None:
+        """threshold - value: how far the left side must move to reach the threshold (the text's "needs")."""
+        if self.value is None or self.threshold is None:
+            return None
+        return round(self.threshold - self.value, 4)
 
     def to_json(self) -> dict:
         out: dict = {"expr": self.expr, "holds": self.holds}
@@ -183,8 +190,8 @@ class Explanation:
                 value = _num(node.value)
                 if node.holds is False and node.margin == 0:
                     detail = "at the threshold"
-                elif node.holds is False and node.margin is not None:
-                    detail = f"needs {node.margin:+.2f} more"
+                elif node.holds is False and node.move is not None:
+                    detail = f"needs {node.move:+.2f} more"
                 elif node.holds is True and node.margin is not None:
                     detail = f"{abs(node.margin):.2f} to spare"
             elif node.kind == "leaf" and node.value is not None and node.op is None and node.note is None:
@@ -272,7 +279,7 @@ class _Explainer:
         missing = self.missing(node) if holds is None else []
         if isinstance(node, E.Binary) and node.op in E.COMPARISONS:
             value, threshold = _r(self.at(node.left)), _r(self.at(node.right))
-            margin = (round(threshold - value, 4) if value is not None and threshold is not None else None)
+            margin = _margin(node.op, value, threshold)
             return ExplainNode(self.text(node), holds, "compare", value, threshold, margin, node.op,
                                missing=missing)
         note = self.fired_note(node) if isinstance(node, E.Call) and node.func == "fired" else None
@@ -453,3 +460,20 @@ def closest_session(evaluation, rule, lo: int, hi: int) -> int:
             shortfall += np.where(values == 0.0, np.nan_to_num(gap, nan=1e6), 0.0)
     order = np.lexsort((np.arange(hi - lo + 1), -shortfall, true_count, held))
     return lo + int(order[-1])
+
+
+def _margin(op: str, value: float | None, threshold: float | None) -> float | None:
+    """One meaning for every operator: positive = to spare (how far the value may move the wrong way before
+    the comparison stops holding), negative = short (how far it is from holding), 0 = at the edge.
+
+    `>=`/`>`: value - threshold; `<=`/`<`: threshold - value; `==`: 0 when equal, else -|value - threshold|;
+    `!=`: |value - threshold| (0 when equal, and then it does not hold). A reader of `explain --json` can so
+    rank sub-conditions by margin without knowing their operators (issue 17: `<=` read "to spare" and `>=`
+    "short" under the old threshold - value).
+    """
+    if value is None or threshold is None:
+        return None
+    gap = value - threshold
+    margin = {">=": gap, ">": gap, "<=": -gap, "<": -gap, "==": -abs(gap), "!=": abs(gap)}[op]
+    return round(margin, 4) + 0.0  # + 0.0: never -0.0 in JSON
+

@@ -68,3 +68,28 @@ def fire_and_resolve(holds: np.ndarray, clears: np.ndarray, for_sessions: int, c
         active[f:r] = True
         start = r + 1
     return fires, resolves, active
+
+
+def held_but_quiet(holds: np.ndarray, fires: np.ndarray, active: np.ndarray, i: int, for_sessions: int,
+                   cooldown: int) -> tuple[str, int] | None:
+    """Why a rule whose condition holds on session `i` does not fire there, so `check` can say it instead
+    of a bare "holds" that reads like a lost alert.
+
+    ("active", j): a `resolve: true` rule that fired on session j and has not cleared; ("for", k): the
+    condition held on the last k sessions in a row, fewer than `for`; ("cooldown", j): it fired on
+    session j, within `cooldown` sessions. None when it fires on `i` or its condition does not hold.
+    """
+    if fires[i] or holds[i] != 1.0:
+        return None
+    if active[i]:
+        return "active", int(np.flatnonzero(fires[:i + 1])[-1])
+    if for_sessions > 1:
+        run = 0
+        while run < for_sessions and i - run >= 0 and holds[i - run] == 1.0:
+            run += 1
+        if run < for_sessions:
+            return "for", run
+    earlier = np.flatnonzero(fires[max(0, i - cooldown):i])
+    if len(earlier):
+        return "cooldown", int(max(0, i - cooldown) + earlier[-1])
+    return None

@@ -61,7 +61,7 @@ def channel_report(settings, rules) -> list[ChannelStatus]:
         missing = missing_env(name)
         ok = not missing
         why_not = "" if ok else f"set {', '.join(missing)}"
-        count = len(notifier_module(name).Notifier(None).recipients()) if ok else 0
+        count = len(make_notifier(name, None).recipients()) if ok else 0
         warning = ""
         if ok and name != "console" and not routed[name]:
             warning = ("configured but no rule routes to it (each rule's notify: or notify.default / "

@@ -11,11 +11,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
-from bot.engine.severity import SEVERITY_ORDER
-
 __all__ = ["SEVERITY_ICON", "SEVERITY_ORDER", "Alert", "clean_values", "most_severe"]
 
-SEVERITY_ICON = {"info": "ℹ️", "warning": "⚠️", "critical": "🔴"}  # one per bot.engine.severity.SEVERITIES
+# One icon per severity, lowest first: the engine's SEVERITIES in its order (tests/test_layering.py holds the
+# two equal), so the notifiers rank alerts without importing the engine: they see alerts, never the engine.
+SEVERITY_ICON = {"info": "ℹ️", "warning": "⚠️", "critical": "🔴"}
+SEVERITY_ORDER = {name: rank for rank, name in enumerate(SEVERITY_ICON)}
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ class Alert:
         body = json.loads(text)
         body["session"] = date.fromisoformat(body["session"])
         return cls(**body)
+
+    @property
+    def rank(self) -> int:
+        """How loud the alert is, lowest 0: what grouping and subjects sort by (unknown severities lowest)."""
+        return SEVERITY_ORDER.get(self.severity, 0)
 
     @property
     def heading(self) -> str:

@@ -1,6 +1,6 @@
 """More phone channels through apprise: ntfy, Pushover, Discord, Slack, Matrix, Gotify and ~100 more.
 
-Settings (environment only, never logged): APPRISE_URLS, comma separated
+Settings (environment only, handed in as bot.settings.env.Environment; never logged): APPRISE_URLS, comma separated
 apprise URLs, e.g. `ntfys://ntfy.sh/my-topic,pover://user@token`. Each URL is
 one recipient, so a failing service never causes a second message to another.
 Its outbox key is `apprise:<8 hex of the URL's SHA-256>`: stable while the URL
@@ -17,9 +17,8 @@ import hashlib
 import logging
 import re
 
-from bot.notify.alert import SEVERITY_ORDER
 from bot.notify.base import Delivery, grouped_units
-from bot.settings import env
+from bot.settings.env import Environment, current
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +43,8 @@ def _quiet_apprise_logs() -> None:
         logger.addFilter(_NoUrls())
 
 
-def urls() -> list[str]:
-    return [u.strip() for u in (env.get("APPRISE_URLS") or "").split(",") if u.strip()]
+def urls(environment: Environment | None = None) -> list[str]:
+    return list((environment if environment is not None else current()).apprise_urls)
 
 
 def key(url: str) -> str:
@@ -66,7 +65,7 @@ def title_and_body(alerts) -> tuple[str, str]:
         late = " (late)" if alert.late else ""
         return alert.title or alert.rule_id, f"{alert.session:%a %Y-%m-%d} · {alert.rule_id} · " \
                                              f"{alert.severity}{late}\n{alert.text}".rstrip()
-    ranked = sorted(alerts, key=lambda a: -SEVERITY_ORDER.get(a.severity, 0))
+    ranked = sorted(alerts, key=lambda a: -a.rank)
     lines = [f"[{a.severity}] {a.session:%m-%d} {a.title or a.rule_id} ({a.rule_id})" for a in ranked]
     return f"Closebell: {len(alerts)} alerts", "\n".join(lines)
 
@@ -74,17 +73,18 @@ def title_and_body(alerts) -> tuple[str, str]:
 class Notifier:
     channel = "apprise"
 
-    def __init__(self, settings=None, clock=None):
+    def __init__(self, settings=None, clock=None, environment: Environment | None = None):
         self.settings = settings
+        self.env = environment if environment is not None else current()
 
     def recipients(self) -> list[str]:
-        return [key(u) for u in urls()]
+        return [key(u) for u in urls(self.env)]
 
     def units(self, alerts) -> list[list[int]]:
         return grouped_units(alerts, self.settings)
 
     def send(self, recipient: str, alerts, charts, report) -> None:
-        url = next((u for u in urls() if key(u) == recipient), None)
+        url = next((u for u in urls(self.env) if key(u) == recipient), None)
         for unit in self.units(alerts):
             if url is None:
                 delivery = Delivery(False, f"no URL in APPRISE_URLS has key apprise:{recipient} any more "
@@ -103,7 +103,7 @@ class Notifier:
         if not service.add(url):
             return Delivery(False, f"apprise:{recipient}: not a URL apprise understands (check APPRISE_URLS)",
                             permanent=True)
-        worst = max(range(len(alerts)), key=lambda i: SEVERITY_ORDER.get(alerts[i].severity, 0))
+        worst = max(range(len(alerts)), key=lambda i: alerts[i].rank)
         chart = charts[worst] or next((c for c in charts if c), None)
         attach = None
         if chart:

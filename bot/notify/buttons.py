@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Iterable, Literal
 
-from bot.settings import env
+from bot.settings.env import current
 
 VERSION = "v1"
 LIMIT = 64  # bytes Telegram allows in callback_data
@@ -56,7 +56,7 @@ class Action:
 
 def _secret(secret: str | bytes | None) -> bytes:
     if secret is None:
-        secret = env.get("TELEGRAM_BOT_TOKEN") or ""
+        secret = current().telegram_bot_token or ""
     if isinstance(secret, str):
         secret = secret.encode()
     return hashlib.sha256(b"closebell-callback|" + secret).digest()

@@ -12,8 +12,6 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from bot.engine.report import first_evaluable
-
 PHONE_SIZE = (7.0, 4.2)  # inches; at 110 dpi about 770 x 460 px
 DPI = 110
 
@@ -77,17 +75,17 @@ def alert_chart(frame, rule, session, units: dict[str, str], months: int = 6) ->
 
 
 def backtest_chart(prepared, rules, start: date | None, end: date | None, path: str,
-                   units: dict[str, str] | None = None) -> None:
-    """One panel per rule over the window actually covered (from the first session any rule can be
-    evaluated): its prices as % change on the left axis, its yields in their own units on a second axis,
-    every firing marked."""
+                   units: dict[str, str] | None = None, evaluable_from: date | None = None) -> None:
+    """One panel per rule over the window actually covered (from `evaluable_from`, the first session any
+    rule can be evaluated, which the backtest report gives: the chart computes nothing of the engine's):
+    its prices as % change on the left axis, its yields in their own units on a second axis, every firing
+    marked."""
     plt = _pyplot()
     ev = prepared.evaluation
     frame = ev.frame
     sessions = frame.sessions
-    firsts = [first_evaluable(ev.context, rule, {r.id: r for r in ev.rules}) for rule in rules]
-    known = [f for f in firsts if f is not None]
-    lo = max(sessions.searchsorted(pd.Timestamp(start)) if start else 0, min(known) if known else 0)
+    first = sessions.searchsorted(pd.Timestamp(evaluable_from)) if evaluable_from else 0
+    lo = max(sessions.searchsorted(pd.Timestamp(start)) if start else 0, first)
     hi = sessions.searchsorted(pd.Timestamp(end), side="right") if end else len(sessions)
     x = sessions[lo:hi]
     fig, axes = plt.subplots(len(rules), 1, figsize=(10, 2.4 * len(rules)), dpi=90, sharex=True, squeeze=False)

@@ -16,7 +16,7 @@ REQUIRED_ENV: tuple[str, ...] = ()
 class Notifier:
     channel = "console"
 
-    def __init__(self, settings=None, clock=None, stream=None):
+    def __init__(self, settings=None, clock=None, stream=None, environment=None):
         self.stream = stream or sys.stdout
 
     def recipients(self) -> list[str]:

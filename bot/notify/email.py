@@ -1,6 +1,6 @@
 """Email over SMTP with the standard library: one summary message per run, charts inline.
 
-Settings (environment only): SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD
+Settings (environment only, handed in as bot.settings.env.Environment): SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD
 (login only when a user is given), SMTP_SECURITY (`ssl`, `starttls` or `none`;
 by default `ssl` on port 465, `starttls` on 587, and on other ports STARTTLS
 when the server offers it), EMAIL_FROM, EMAIL_TO (comma separated).
@@ -21,21 +21,21 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from bot.notify.alert import SEVERITY_ORDER, most_severe
+from bot.notify.alert import most_severe
 from bot.notify.base import Delivery
-from bot.settings import env
+from bot.settings.env import Environment, current, redact
 
 REQUIRED_ENV = ("SMTP_HOST", "EMAIL_TO")
 TIMEOUT = 30
 
 
-def recipients_to() -> list[str]:
-    return [a.strip() for a in (env.get("EMAIL_TO") or "").split(",") if a.strip()]
+def recipients_to(environment: Environment | None = None) -> list[str]:
+    return list((environment if environment is not None else current()).email_to)
 
 
 def subject(alerts) -> str:
     worst = most_severe(alerts)
-    top = max(alerts, key=lambda a: SEVERITY_ORDER.get(a.severity, 0))
+    top = max(alerts, key=lambda a: a.rank)
     sessions = sorted({a.session for a in alerts})
     when = f"{sessions[0]:%Y-%m-%d}" if len(sessions) == 1 else f"{sessions[0]:%Y-%m-%d}..{sessions[-1]:%Y-%m-%d}"
     count = f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''}"
@@ -50,7 +50,7 @@ def build_message(alerts, charts: dict, sender: str, to: list[str]) -> EmailMess
     msg["Date"] = formatdate(localtime=False)
     digest = hashlib.sha256("|".join(f"{a.rule_id}/{a.session}" for a in alerts).encode()).hexdigest()[:24]
     msg["Message-ID"] = make_msgid(idstring=digest, domain="closebell.local")
-    ordered = sorted(range(len(alerts)), key=lambda i: -SEVERITY_ORDER.get(alerts[i].severity, 0))
+    ordered = sorted(range(len(alerts)), key=lambda i: -alerts[i].rank)
     msg.set_content("\n\n".join(alerts[i].plain() for i in ordered) + "\n\n-- Closebell\n")
     cids = {i: make_msgid(domain="closebell.local") for i in ordered if charts.get(i)}
     blocks = []
@@ -73,18 +73,19 @@ def build_message(alerts, charts: dict, sender: str, to: list[str]) -> EmailMess
     return msg
 
 
-def security(port: int) -> str:
-    chosen = (env.get("SMTP_SECURITY") or "").lower()
+def security(port: int, environment: Environment | None = None) -> str:
+    chosen = (environment if environment is not None else current()).smtp_security
     if chosen in ("ssl", "starttls", "none"):
         return chosen
     return {465: "ssl", 587: "starttls"}.get(port, "auto")
 
 
-def connect() -> smtplib.SMTP:
+def connect(environment: Environment | None = None) -> smtplib.SMTP:
     """An SMTP connection, secured and logged in as the settings say."""
-    host = env.get("SMTP_HOST")
-    port = int(env.get("SMTP_PORT") or 587)
-    mode = security(port)
+    environment = environment if environment is not None else current()
+    host = environment.smtp_host
+    port = environment.smtp_port or 587
+    mode = security(port, environment)
     context = ssl.create_default_context()
     if mode == "ssl":
         client = smtplib.SMTP_SSL(host, port, timeout=TIMEOUT, context=context)
@@ -94,13 +95,13 @@ def connect() -> smtplib.SMTP:
         if mode == "starttls" or (mode == "auto" and client.has_extn("starttls")):
             client.starttls(context=context)
             client.ehlo()
-    user = env.get("SMTP_USER")
+    user = environment.smtp_user
     if user:
-        client.login(user, env.get("SMTP_PASSWORD") or "")
+        client.login(user, environment.smtp_password or "")
     return client
 
 
-def classify(exc) -> Delivery:
+def classify(exc, environment: Environment | None = None) -> Delivery:
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return Delivery(False, f"auth refused for SMTP_USER ({exc.smtp_code})", permanent=True)
     if isinstance(exc, smtplib.SMTPNotSupportedError):
@@ -117,17 +118,19 @@ def classify(exc) -> Delivery:
         permanent = 500 <= exc.smtp_code < 600
         return Delivery(False, f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=permanent)
     if isinstance(exc, ConnectionRefusedError):
-        return Delivery(False, f"connection refused by {env.get('SMTP_HOST')}:{env.get('SMTP_PORT') or 587}")
+        environment = environment if environment is not None else current()
+        return Delivery(False, f"connection refused by {environment.smtp_host}:{environment.smtp_port or 587}")
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return Delivery(False, "timed out talking to the SMTP server")
-    return Delivery(False, f"{type(exc).__name__}: {env.redact(str(exc))}")
+    return Delivery(False, f"{type(exc).__name__}: {redact(str(exc))}")
 
 
 class Notifier:
     channel = "email"
 
-    def __init__(self, settings=None, clock=None):
+    def __init__(self, settings=None, clock=None, environment: Environment | None = None):
         self.settings = settings
+        self.env = environment if environment is not None else current()
 
     def recipients(self) -> list[str]:
         return [""]  # one summary message to every address in EMAIL_TO
@@ -137,14 +140,14 @@ class Notifier:
         return [list(range(len(alerts)))] if alerts else []
 
     def send(self, recipient: str, alerts, charts, report) -> None:
-        to = recipients_to()
-        sender = env.get("EMAIL_FROM") or env.get("SMTP_USER") or "closebell@localhost"
+        to = list(self.env.email_to)
+        sender = self.env.email_from or self.env.smtp_user or "closebell@localhost"
         try:
             message = build_message(alerts, charts, sender, to)
-            with connect() as client:
+            with connect(self.env) as client:
                 client.send_message(message, from_addr=sender, to_addrs=to)
         except Exception as exc:  # every failure becomes a Delivery; classify says which
-            delivery = classify(exc)
+            delivery = classify(exc, self.env)
         else:
             delivery = Delivery(True)
         for i in range(len(alerts)):

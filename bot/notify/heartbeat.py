@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from bot.settings import env
+from bot.settings.env import Environment, current
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,6 @@ def ping(url: str | None, ok: bool, reason: str = "", timeout: float = TIMEOUT) 
     return False
 
 
-def ping_from_env(ok: bool, reason: str = "") -> bool:
+def ping_from_env(ok: bool, reason: str = "", environment: Environment | None = None) -> bool:
     """`ping` with HEARTBEAT_URL from the environment (nothing happens when it is unset)."""
-    return ping(env.get("HEARTBEAT_URL"), ok, reason)
+    return ping((environment if environment is not None else current()).heartbeat_url, ok, reason)

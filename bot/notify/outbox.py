@@ -220,7 +220,7 @@ def _after_attempt(store, settings, row, delivery: Delivery, now: datetime, owne
         if not row.rule_id.startswith("notice:"):
             admin_notice(store, settings, f"failed:{row.id}",
                          f"Closebell could not deliver {row.rule_id} ({row.session}) to {row.channel} after "
-                         f"{attempts} attempt(s): {error}. `python -m bot outbox --retry` sends it again.",
+                         f"{attempts} attempt(s): {error}. `closebell outbox --retry` sends it again.",
                          exclude=row.channel, now=now)
     else:
         report.retrying += 1

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.notify.registry import NOTIFIERS, configured, notifier_module
+from bot.notify.registry import NOTIFIERS, configured, make_notifier, notifier_module
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def destinations(channels: list[str]) -> list[str]:
             needs = ", ".join(notifier_module(channel).REQUIRED_ENV)
             log.warning("channel %s is not configured (set %s); sending to the console instead", channel, needs)
             channel = "console"
-        recipients = notifier_module(channel).Notifier(None).recipients()
+        recipients = make_notifier(channel, None).recipients()
         for recipient in recipients:
             key = f"{channel}:{recipient}" if recipient else channel
             if key not in out:

@@ -1,6 +1,6 @@
 """Telegram through python-telegram-bot (v22).
 
-Settings (environment only): TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_IDS (comma
+Settings (environment only, handed in as bot.settings.env.Environment): TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_IDS (comma
 separated; also the allow-list for commands), TELEGRAM_BASE_URL for a
 self-hosted Bot API server (tests point it at 127.0.0.1).
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-import os
 import re
 from datetime import timedelta
 
@@ -32,7 +31,7 @@ from bot.clock import SYSTEM
 from bot.notify import buttons, quiet
 from bot.notify.alert import SEVERITY_ICON, SEVERITY_ORDER
 from bot.notify.base import Delivery, grouped_units, split_text
-from bot.settings import env
+from bot.settings.env import Environment, current, redact
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +41,8 @@ CAPTION_LIMIT = 1024
 MAX_INLINE_WAIT = 30.0  # longer RetryAfter waits are left to the outbox's schedule
 
 
-def chat_ids() -> list[str]:
-    return [c.strip() for c in (env.get("TELEGRAM_CHAT_IDS") or "").split(",") if c.strip()]
-
-
-os.environ.setdefault("PTB_TIMEDELTA", "1")  # RetryAfter.retry_after as a timedelta, as PTB 23 will give
+def chat_ids(environment: Environment | None = None) -> list[str]:
+    return list((environment if environment is not None else current()).telegram_chat_ids)
 
 
 DEFAULT_SERVER = "https://api.telegram.org"
@@ -64,16 +60,17 @@ def api_url(base: str | None) -> str:
     return f"{server_url(base)}/bot"
 
 
-def make_bot(read_timeout: float = 30.0):
+def make_bot(read_timeout: float = 30.0, environment: Environment | None = None):
     from telegram import Bot  # deliberately lazy: see the module docstring
     from telegram.request import HTTPXRequest  # deliberately lazy: see the module docstring
-    base = env.get("TELEGRAM_BASE_URL")
+    environment = environment if environment is not None else current()
+    base = environment.telegram_base_url
     kwargs = {}
     if base:
         kwargs = {"base_url": api_url(base), "base_file_url": f"{server_url(base)}/file/bot"}
     request = HTTPXRequest(connection_pool_size=4, connect_timeout=10, read_timeout=read_timeout,
                            write_timeout=read_timeout)
-    return Bot(env.get("TELEGRAM_BOT_TOKEN"), request=request, **kwargs)
+    return Bot(environment.telegram_bot_token, request=request, **kwargs)
 
 
 # -- splitting HTML into messages Telegram accepts ------------------------------------------------
@@ -194,12 +191,12 @@ def _seconds(value) -> float:
 
 def _where() -> str:
     """The API address tried, for an error: the token stands as <token>, never itself."""
-    return f"{api_url(env.get('TELEGRAM_BASE_URL'))}<token>/"
+    return f"{api_url(current().telegram_base_url)}<token>/"
 
 
 def _cause(exc) -> str:
     """What the network said, without python-telegram-bot's `httpx.ConnectError: ` prefix; redacted."""
-    text = env.redact(str(exc))
+    text = redact(str(exc))
     return text.split(": ", 1)[1] if text.startswith("httpx.") and ": " in text else text
 
 
@@ -225,8 +222,8 @@ def classify(exc) -> Delivery:
         return Delivery(False, f"network error: cannot reach {_where()} ({_cause(exc)}); is the network up, "
                                f"and TELEGRAM_BASE_URL right if set?")
     if isinstance(exc, error.TelegramError):
-        return Delivery(False, f"telegram error: {env.redact(text)}")
-    return Delivery(False, f"{type(exc).__name__}: {env.redact(text)}")
+        return Delivery(False, f"telegram error: {redact(text)}")
+    return Delivery(False, f"{type(exc).__name__}: {redact(text)}")
 
 
 class Notifier:
@@ -239,13 +236,14 @@ class Notifier:
 
     channel = "telegram"
 
-    def __init__(self, settings=None, clock=None):
+    def __init__(self, settings=None, clock=None, environment: Environment | None = None):
         self.settings = settings
+        self.env = environment if environment is not None else current()
         self.clock = clock or SYSTEM
         self.pace = settings.notify.telegram_pace_seconds if settings else 1.0
 
     def recipients(self) -> list[str]:
-        return chat_ids()
+        return chat_ids(self.env)
 
     def units(self, alerts) -> list[list[int]]:
         """Each alert its own message, or (grouping on, more than group_above alerts) one grouped message."""
@@ -258,7 +256,7 @@ class Notifier:
     async def _send_all(self, chat, alerts, charts, report):
         from telegram import error  # deliberately lazy: see the module docstring
         try:
-            async with make_bot() as bot:
+            async with make_bot(environment=self.env) as bot:
                 for k, unit in enumerate(self.units(alerts)):
                     if k:
                         await asyncio.sleep(self.pace)
@@ -278,12 +276,14 @@ class Notifier:
     async def _send_unit(self, bot, chat, alerts, charts) -> Delivery:
         if len(alerts) == 1:
             alert, chart = alerts[0], charts[0]
-            html_text, plain, markup = format_alert(alert), alert.plain(), buttons.keyboard(alert)
+            html_text, plain, markup = (format_alert(alert), alert.plain(),
+                                        buttons.keyboard(alert, secret=self.env.telegram_bot_token or ""))
         else:
             order = sorted(range(len(alerts)), key=lambda i: -SEVERITY_ORDER.get(alerts[i].severity, 0))
             ranked = [alerts[i] for i in order]
             chart = next((charts[i] for i in order if charts[i]), None)
-            html_text, plain, markup = format_group(ranked), plain_group(ranked), buttons.group_keyboard(ranked)
+            html_text, plain, markup = (format_group(ranked), plain_group(ranked),
+                                        buttons.group_keyboard(ranked, secret=self.env.telegram_bot_token or ""))
         return await self._send_one(bot, chat, html_text, plain, chart, self.silent(alerts), markup)
 
     async def _send_one(self, bot, chat, html_text, plain, chart, silent, markup) -> Delivery:

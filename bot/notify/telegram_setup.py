@@ -72,10 +72,10 @@ def _explain(exc) -> DeliveryError:
     if isinstance(exc, error.Conflict):
         if "webhook" in text.lower():
             return _fail("a webhook is set on this bot, so its messages cannot be read with getUpdates "
-                         "(409 Conflict). Remove it with `python -m bot telegram-setup --delete-webhook` "
+                         "(409 Conflict). Remove it with `closebell telegram-setup --delete-webhook` "
                          "(this calls the Bot API's deleteWebhook), then run this again")
         return _fail(f"another program is reading this bot's messages (409 Conflict: {text}); stop it "
-                     "(e.g. a running `python -m bot run`) and run this again")
+                     "(e.g. a running `closebell run`) and run this again")
     if isinstance(exc, (error.TimedOut, error.NetworkError)):
         return _fail(f"cannot reach Telegram at {_where()}: {text} (check the network, a proxy or "
                      "TELEGRAM_BASE_URL)")
@@ -102,7 +102,7 @@ def wait_for_chats(timeout: float = 120.0, username: str = "the bot") -> list[Ch
     """Long-poll getUpdates until some chat writes to the bot; each chat that wrote, in order of first message.
 
     The updates read are confirmed (a last getUpdates with the next offset), so
-    `python -m bot run` does not answer them later.
+    `closebell run` does not answer them later.
     """
     _require_token()
     return asyncio.run(_wait(timeout, username))

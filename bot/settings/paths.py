@@ -68,7 +68,7 @@ def state_dir() -> Path:
 def config_dir(explicit: str | None = None) -> Path:
     """`--config DIR`, else $CLOSEBELL_CONFIG, else ./config if it exists, else the user's config directory.
 
-    The last is where `python -m bot init` writes by default (platformdirs:
+    The last is where `closebell init` writes by default (platformdirs:
     ~/.config/closebell on Linux), so validate, check and run find it without flags.
     """
     chosen = explicit or os.environ.get("CLOSEBELL_CONFIG")
