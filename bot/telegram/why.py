@@ -34,8 +34,8 @@ def _wrap(text: str, indent: int = 0, hang: int = 0) -> list[str]:
 def _margin(node) -> str:
     if node.holds is False and node.margin == 0:
         return "at the threshold"
-    if node.holds is False and node.margin is not None:
-        return f"needs {node.margin:+.2f} more"
+    if node.holds is False and node.move is not None:
+        return f"needs {node.move:+.2f} more"
     if node.holds is True and node.margin is not None:
         return f"{abs(node.margin):.2f} to spare"
     return ""
