@@ -50,7 +50,7 @@ import numpy as np
 DRAWS = 10_000  # random-timing draws per case (the p-value's resolution is 1e-4)
 BOOTSTRAP = 4_000  # bootstrap resamples for the mean's interval (its 5% and 95% quantiles move by ~1%
 # of the interval's width from one seed to another)
-EXACT_MAX = 30  # up to this many firings both are resampled; above, the three-cumulant expansions
+EXACT_MAX = 20  # up to this many firings both are resampled; above, the three-cumulant expansions
 MIN_FIRINGS = 8  # fewer known forward returns: "too few firings to say"
 ALPHA = 0.05  # p at or below it: "edge in the predicted direction"
 LEVEL = 0.90  # both intervals
