@@ -176,14 +176,20 @@ class HoldoutCheck:
                 f"from {holdout}: {self.after.known} firing(s), {self.after.verdict}")
 
 
-def holdout_check(rows: Sequence["SweepRow"], horizon: int = 20) -> HoldoutCheck | None:
-    """The in-sample choice among `rows` (made with a holdout) and its out-of-sample result."""
+def holdout_check(rows: Sequence["SweepRow"], direction: str = "up", horizon: int = 20) -> HoldoutCheck | None:
+    """The in-sample choice among `rows` (made with a holdout) and its out-of-sample result; `direction`
+    is the rule's (bot.engine.report.direction_of)."""
     judged = [r for r in rows if r.before is not None and horizon in r.before.forward
               and r.before.forward[horizon].p_value is not None]
     if not judged:
         return None
     enough = [r for r in judged if r.before.forward[horizon].known >= significance.MIN_FIRINGS]
-    best = min(enough or judged, key=lambda r: r.before.forward[horizon].p_value)
+    sign = -1.0 if direction == "down" else 1.0  # among equal p-values (the floor, 1/10,001), the larger move
+
+    def rank(r):
+        stats = r.before.forward[horizon]
+        return stats.p_value, -sign * (stats.mean or 0.0)
+    best = min(enough or judged, key=rank)
     return HoldoutCheck(dict(best.params), len(rows), horizon, best.before.forward[horizon],
                         best.after.forward[horizon])
 
