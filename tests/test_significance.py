@@ -296,3 +296,15 @@ def test_sweep_holdout_is_quiet_when_the_holdout_confirms(overfit_dir):
                  evaluation=ev)
     check = holdout_check(rows, "up")
     assert check.params["lo"] == 150 and check.confirmed and check.warning is None
+
+
+def test_tune_preview_shows_the_20_session_verdict_before_and_after(data_dir):
+    proc = subprocess.run([sys.executable, "-m", "bot", "tune", "small-cap-trap", "lead=3", "--data-dir",
+                           str(data_dir)], capture_output=True, text=True, cwd=ROOT, env=subprocess_env(),
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if "verdict" in x)
+    # lead 5 -> 3 over all history: 14 firings -> many more; neither shows an edge for a "down" call
+    assert line.startswith("  20-session verdict: no evidence of an edge (p = 0.")
+    before, after = line.split(": ", 1)[1].split(" → ")
+    assert before != after and after.startswith("no evidence of an edge (p = ")
