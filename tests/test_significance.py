@@ -285,6 +285,16 @@ def test_sweep_holdout_warns_when_the_in_sample_edge_is_noise(overfit_dir):
                           capture_output=True, text=True, cwd=ROOT, env=subprocess_env(), timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert f"warning: {check.warning}" in proc.stdout.splitlines()
+    proc = subprocess.run([sys.executable, "-m", "bot", "sweep", "band", "lo=120:200:2", "--holdout", "2016-01-01",
+                           "--json", "--rules", str(overfit_dir / "rules.yaml"), "--data-dir", str(overfit_dir)],
+                          capture_output=True, text=True, cwd=ROOT, env=subprocess_env(), timeout=300)
+    rows = json.loads(proc.stdout)
+    chosen = [row for row in rows if row.get("chosen_in_sample")]
+    assert [row["params"]["lo"] for row in chosen] == [150]
+    assert chosen[0]["holdout_warning"] == check.warning
+    assert chosen[0]["after"]["forward"]["20"]["p_value"] == check.after.p_value
+    assert all(row["forward"]["20"]["p_value"] is not None for row in rows if row["firings"])  # p beside each value
+    assert f"warning: {check.warning}" in proc.stderr.splitlines()
 
 
 def test_sweep_holdout_is_quiet_when_the_holdout_confirms(overfit_dir):

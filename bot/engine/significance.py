@@ -24,21 +24,30 @@ The null distribution depends only on the pool and the number of firings, so
 it is computed once per distinct (benchmark, span, horizon, n) and read by
 every rule of that case (a book of 1,000 rules has a few hundred cases).
 
-**Cost, and where resampling stops.** N = 10,000 draws of n sessions cost
+**Cost, and where resampling stops.** 10,000 draws of n sessions cost
 10,000 x n gathers; a benchmark book has rules firing thousands of times,
-where that would be seconds per rule. Up to EXACT_MAX firings (the small
-samples where shape matters) both figures are resampled as defined above:
-one index matrix per pool, drawn a column at a time for all 10,000 draws (no
-Python loop per draw), whose running sums serve every n of that pool.
-Above it the sampling distribution of a mean of n > 30 values is close to
-normal, and both figures use its first three exact cumulants: for the
-p-value, the exact variance and third cumulant of the sum of a sample drawn
-without replacement from the pool (finite population), for the bootstrap the
-exact ones of the resampled mean, each with the one-term Edgeworth
-(Cornish-Fisher) skewness correction. tests/test_significance.py holds both
-regimes to a 200,000-draw reference computed there by another method, on the
-real returns, within +-0.02. Every draw uses a seed made of SEED and the
-case, so a rule's figures do not depend on which other rules are in the book.
+where that would be seconds per rule (the 100-rule book: 126 cases, 61,000
+firings, about 500 million gathers, against a budget of half the import
+floor). Up to EXACT_MAX firings (the small samples, where the shape of the
+returns matters most) both figures are resampled as defined above: one index
+matrix per pool, 10,000 rows drawn at once (no Python loop per draw), whose
+running sums serve every n of that pool, and n near the pool's size by its
+complement. Above it the mean of n > 20 values is close to normal, and both
+figures use its first three exact cumulants: for the p-value, the exact
+variance and third cumulant of the sum of a sample drawn without replacement
+from the pool (finite population: n (M-n)/(M-1) m2 and
+n (M-n)(M-2n)/((M-1)(M-2)) m3), for the bootstrap those of the resampled mean
+(m2/n, m3/n^2), each with the one-term Edgeworth (Cornish-Fisher) skewness
+correction. This is not provably the Monte Carlo figure; tests/test_significance.py
+holds both regimes, on the real returns, to a 200,000-draw reference computed
+there by another method, within +-0.02 (just above the switch, at n = 21, too).
+Every draw uses a seed made of SEED and the case (pool size, horizon), so a
+rule's figures do not depend on which other rules are in the book.
+
+**What random timing does not cover.** Firings that cluster (cooldown 0, a
+condition that holds for days) have overlapping forward windows: their returns
+are not independent, the null's are, so a clustered rule's p-value is too
+small. A rule's cooldown at least its horizon avoids it.
 """
 
 from __future__ import annotations
@@ -64,13 +73,13 @@ def _rng(*case: int) -> np.random.Generator:
 
 class Pool:
     """The forward returns random timing draws from: their moments (for the expansions, once) and the
-    resampled sums, grown column by column as larger cases ask (for every n at once).
+    resampled sums of 1 .. EXACT_MAX of them, drawn once when the first case asks.
 
-    Column j of the index matrix is drawn uniformly among the positions its row has not taken yet
-    (a clash is redrawn), so the first k columns of each row are a uniform k-subset of the pool, drawn
-    without replacement, and their running sum is a draw of the sum for every k <= EXACT_MAX at once.
-    The random stream up to column k does not depend on how many columns are drawn later, so a case's
-    p-value is the same whatever other cases share the pool.
+    Column j of the index matrix is uniform among the positions its row has not taken in columns
+    0..j-1, so the first k columns of each row are a uniform k-subset of the pool, drawn without
+    replacement, and their running sum is a draw of the sum for every k <= EXACT_MAX at once. The
+    matrix depends only on the pool's size and the case's seed, never on which n are asked for, so a
+    case's p-value is the same whatever other cases share the pool.
     """
 
     def __init__(self, values: np.ndarray, case: tuple[int, ...] = ()):
@@ -93,7 +102,7 @@ class Pool:
         """Running sums over `width` columns of positions, each column distinct from those before it.
 
         Every column is first drawn for all rows at once; only the rows holding a position twice
-        (about n*n/2/size of them: 7% at n = 30 over 6,500 sessions) are then walked column by column,
+        (about n*n/2/size of them: 3% at n = 20 over 6,500 sessions) are then walked column by column,
         all of them at once, redrawing a column that repeats an earlier one until it does not: column j
         is then uniform over the positions columns 0..j-1 left, which is drawing without replacement.
         """
