@@ -292,6 +292,11 @@ class ForwardStats:
                 "verdict": self.verdict}
 
 
+def _known_within(fwd: np.ndarray, span: tuple[int, int]) -> np.ndarray:
+    part = fwd[span[0]:span[1] + 1]
+    return part[~np.isnan(part)]
+
+
 def _pair(pair) -> list | None:
     return None if pair is None else [_round(pair[0]), _round(pair[1])]
 
@@ -347,8 +352,8 @@ class Returns:
                     hit = hits / n
                     interval = self.assessor.interval(h, kept[a:b])
                     hit_interval = significance.wilson(hits, n)
-                    if span is not None:
-                        pool = lambda: fwd[span[0]:span[1] + 1][~np.isnan(fwd[span[0]:span[1] + 1])]  # noqa: E731
+                    if span is not None:  # random timing draws from the span's sessions with a known return
+                        pool = functools.partial(_known_within, fwd, span)
                         p = self.assessor.null(h, span, n, pool).p_value(mean, direction)
                 if span is not None:
                     lo, hi = span[0], span[1] + 1
