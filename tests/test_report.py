@@ -118,7 +118,9 @@ def test_messages_are_rendered_only_for_the_firings_asked_for(ev, reports):
 def test_json_is_plain_data(reports):
     body = reports["small-cap-trap"].to_json()
     assert body["evaluable_from"] == "2000-06-05" and body["firings"] == len(body["dates"])
-    assert set(body["forward"]["20"]) == {"known", "mean", "positive", "hit_rate", "baseline", "baseline_hit_rate"}
+    assert set(body["forward"]["20"]) == {"known", "mean", "positive", "hit_rate", "baseline", "baseline_hit_rate",
+                                          "p_value", "mean_interval", "hit_rate_interval", "verdict"}
+    json.dumps(body)  # plain data: the intervals are lists, not tuples of numpy floats
 
 
 def test_never_fired_names_the_rule_and_its_span(ev):

@@ -193,7 +193,8 @@ class App:
     def sweep(self, rule_id: str, specs, start: date | None = None, end: date | None = None,
               holdout: date | None = None):
         """The rule's firings for every parameter value (a grid for two names), in one vectorized pass."""
-        from bot.engine.sweep import parse_grid, sweep  # deliberately lazy: only for sweep
+        from bot.engine.report import direction_of  # deliberately lazy: only for sweep
+        from bot.engine.sweep import holdout_check, parse_grid, sweep  # deliberately lazy: as above
         rule = self.rule(rule_id)
         if start and end and start > end:
             raise UsageError(f"--from {start} is after --to {end}")
@@ -208,6 +209,7 @@ class App:
         rows = R.SweepRows(sweep(self.loaded.rules, prepared.frame, rule_id, grid, start=start, end=end,
                                  holdout=holdout, evaluation=prepared.evaluation))
         rows.revised = revised_notes(prepared.frame, rule.needs, start, end)
+        rows.holdout = holdout_check(rows, direction_of(rule)) if holdout is not None else None
         return rows
 
     def test_rules(self, tests_path=None, start: date | None = None, end: date | None = None):

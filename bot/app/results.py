@@ -183,3 +183,4 @@ class SweepRows(list):
     """`sweep`'s rows (bot.engine.sweep.SweepRow), with the "revised values" notes (bot.app.vintages)."""
 
     revised: list[str] = []
+    holdout: object = None  # with --holdout: bot.engine.sweep.HoldoutCheck, the in-sample choice tested after it

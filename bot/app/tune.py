@@ -213,7 +213,7 @@ class TunePreview:
                        f"(baseline {_pct(fb.baseline)}); {way} {_share(fb.hit_rate)} → {_share(fa.hit_rate)} "
                        f"of the time (baseline {_share(fb.baseline_hit_rate)})")
         if any(self.verdict):
-            out.append(f"  backtest verdict: {self.verdict[0] or '-'} → {self.verdict[1] or '-'}")
+            out.append(f"  20-session verdict: {self.verdict[0] or '-'} → {self.verdict[1] or '-'}")
         for dep, (n0, n1) in self.dependents.items():
             out.append(f"  {dep} (reads it through fired()): {n0} → {n1} firing(s)")
         for warning in self.warnings:
@@ -249,7 +249,7 @@ def _dates(days) -> str:
 def preview(app, rule_id: str, name: str, value) -> TunePreview:
     """The evidence for `rule_id` `name` = `value`, against the rules in force; nothing is changed."""
     from bot.engine import evaluate as engine  # deliberately lazy: the preview's own evaluation
-    from bot.engine.report import benchmark_of, direction_of, never_reached_warnings, summarize  # deliberately lazy: as above
+    from bot.engine.report import benchmark_of, direction_of, never_reached_warnings  # deliberately lazy: as above
     from bot.engine.sweep import sweep  # deliberately lazy: as above
     loaded = app.loaded
     rule = app.rule(rule_id)
@@ -266,12 +266,17 @@ def preview(app, rule_id: str, name: str, value) -> TunePreview:
     dependents = {dep: (rows[0].dependents[dep], rows[1].dependents[dep]) for dep in rows[0].dependents or {}}
     result = TunePreview(rule_id, name, value, current, file_rule.params[name], source, rows[0].figures,
                          rows[-1].figures, benchmark_of(rule, prepared.frame), direction_of(rule), dependents)
-    reports = [next((r for r in summarize(ev) if r.rule == rule_id), None) for ev in (before_ev, after_ev)]
-    result.verdict = tuple(getattr(r, "verdict", None) for r in reports)  # the backtest's, once it has one
+    # the backtest's 20-session verdict (bot.engine.significance), read off the same sweep rows
+    result.verdict = tuple(_verdict(row.figures) for row in (rows[0], rows[-1]))
     result.warnings = [str(w) for w in never_reached_warnings(after_ev) if getattr(w, "rule", None) == rule_id
                        and str(w) not in {str(x) for x in never_reached_warnings(before_ev)}]
     _golden(app, result, before_ev, after_ev, new_rules)
     return result
+
+
+def _verdict(figures, horizon: int = 20) -> str | None:
+    stats = figures.forward.get(horizon)
+    return None if stats is None else stats.verdict
 
 
 def _golden(app, result: TunePreview, before_ev, after_ev, rules) -> None:

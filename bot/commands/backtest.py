@@ -53,6 +53,9 @@ def rule_lines(report, every: bool) -> list[str]:
     if report.evaluable_from is None:
         lines.append("  never evaluable: its series or windows are never all available")
         return lines
+    # the verdict first: whether the figures below say anything at all (bot.engine.significance)
+    lines.append("  verdict: " + "; ".join(f"{h} sessions: {s.verdict}"
+                                           for h, s in sorted(report.forward.items(), reverse=True)))
     rate = f"{report.per_year:.2f} a year" if report.per_year is not None else "rate n/a"
     lines.append(f"  evaluable from {report.evaluable_from}; {report.firings} firing(s), {rate} "
                  f"over {report.span_from} .. {report.span_to}")
@@ -63,8 +66,9 @@ def rule_lines(report, every: bool) -> list[str]:
         base = f"{stats.baseline:+.2f}%" if stats.baseline is not None else "n/a"
         hit = f"{stats.hit_rate * 100:.0f}%" if stats.hit_rate is not None else "n/a"
         base_hit = f"{stats.baseline_hit_rate * 100:.0f}%" if stats.baseline_hit_rate is not None else "n/a"
-        lines.append(f"  {report.benchmark} {horizon} sessions later: {stats.mean:+.2f}% on average vs {base} "
-                     f"unconditional; {report.direction} {hit} of the time vs {base_hit}")
+        lines.append(f"  {report.benchmark} {horizon} sessions later: {stats.mean:+.2f}% on average"
+                     f"{_interval(stats.mean_interval, _pct)} vs {base} unconditional; {report.direction} {hit}"
+                     f"{_interval(stats.hit_rate_interval, _share)} of the time vs {base_hit}")
     if not report.dates:
         return lines
     which = None if every else slice(-LAST, None)
@@ -79,3 +83,12 @@ def rule_lines(report, every: bool) -> list[str]:
 
 def _pct(value):
     return "n/a" if value is None else f"{value:+.2f}%"
+
+
+def _share(value):
+    return f"{value * 100:.0f}%"
+
+
+def _interval(pair, fmt) -> str:
+    """' (90%: -0.12% .. +4.60%)': the interval of the figure before it, when there is one."""
+    return "" if pair is None else f" (90%: {fmt(pair[0])} .. {fmt(pair[1])})"

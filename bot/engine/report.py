@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bot.engine import expr as E
+from bot.engine import significance
 from bot.engine.rules import DIRECTIONS, default_direction
 
 HORIZONS = (5, 20)
@@ -278,10 +279,26 @@ class ForwardStats:
     hit_rate: float | None  # share that moved in the rule's direction
     baseline: float | None  # unconditional mean % forward return over the same span
     baseline_hit_rate: float | None  # unconditional share of sessions followed by a move in that direction
+    # how sure those figures are (bot.engine.significance)
+    p_value: float | None = None  # share of random timings doing as well in the rule's direction
+    mean_interval: tuple[float, float] | None = None  # 90% bootstrap interval of `mean`
+    hit_rate_interval: tuple[float, float] | None = None  # 90% Wilson interval of `hit_rate`
+    verdict: str = "too few firings to say"
 
     def to_json(self) -> dict:
         return {"known": self.known, "mean": self.mean, "positive": self.positive, "hit_rate": self.hit_rate,
-                "baseline": self.baseline, "baseline_hit_rate": self.baseline_hit_rate}
+                "baseline": self.baseline, "baseline_hit_rate": self.baseline_hit_rate, "p_value": self.p_value,
+                "mean_interval": _pair(self.mean_interval), "hit_rate_interval": _pair(self.hit_rate_interval),
+                "verdict": self.verdict}
+
+
+def _known_within(fwd: np.ndarray, span: tuple[int, int]) -> np.ndarray:
+    part = fwd[span[0]:span[1] + 1]
+    return part[~np.isnan(part)]
+
+
+def _pair(pair) -> list | None:
+    return None if pair is None else [_round(pair[0]), _round(pair[1])]
 
 
 class Returns:
@@ -289,6 +306,7 @@ class Returns:
 
     def __init__(self, values: np.ndarray, horizons: Sequence[int]):
         self.by_horizon = {}
+        self.assessor = significance.Assessor()  # null distributions and intervals, once per case
         for h in horizons:
             fwd = forward_returns(values, h)
             known = ~np.isnan(fwd)
@@ -325,11 +343,18 @@ class Returns:
                 a, b = ends[g], ends[g + 1]
                 n = b - a
                 mean = positive = hit = base = base_hit = None
+                p = interval = hit_interval = None
                 if n:
                     rises = rises_at[g + 1] - rises_at[g]
                     mean = float(kept[a:b].sum()) / n
                     positive = rises / n
-                    hit = (rises if up else falls_at[g + 1] - falls_at[g]) / n
+                    hits = rises if up else falls_at[g + 1] - falls_at[g]
+                    hit = hits / n
+                    interval = self.assessor.interval(h, kept[a:b])
+                    hit_interval = significance.wilson(hits, n)
+                    if span is not None:  # random timing draws from the span's sessions with a known return
+                        pool = functools.partial(_known_within, fwd, span)
+                        p = self.assessor.null(h, span, n, pool).p_value(mean, direction)
                 if span is not None:
                     lo, hi = span[0], span[1] + 1
                     c = int(counts[hi] - counts[lo])
@@ -338,7 +363,8 @@ class Returns:
                         moved = ups if up else downs
                         base_hit = float(moved[hi] - moved[lo]) / c
                 out[g][h] = ForwardStats(h, n, _round(mean), _round(positive), _round(hit), _round(base),
-                                         _round(base_hit))
+                                         _round(base_hit), _round(p), interval, hit_interval,
+                                         significance.verdict(n, p))
         return out
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from bot.engine import evaluate as engine
 from bot.engine import expr as E
 from bot.engine import rules as rules_mod
+from bot.engine import significance
 from bot.engine.functions import FUNCTIONS, N
 from bot.engine.report import (HORIZONS, ForwardStats, ReturnsCache, benchmark_of, day_of, direction_of,
                                first_evaluable, per_year, rate_span, to_dates, window)
@@ -129,6 +130,68 @@ class SweepRow:
 
 def _iso(d):
     return None if d is None else d.isoformat()
+
+
+@dataclass(frozen=True)
+class HoldoutCheck:
+    """With --holdout: the value an in-sample search would pick, and whether the holdout confirms it.
+
+    Trying 41 values and keeping the best is 41 chances for noise to look like an edge: about two of
+    them reach p <= 0.05 on pure noise. The value chosen is the one with the lowest in-sample p-value
+    at `horizon` (among values with enough firings to judge, when any has), and its figures after the
+    holdout date are the honest test of it.
+    """
+
+    params: dict[str, float]
+    tried: int  # values (combinations) searched
+    horizon: int
+    before: ForwardStats  # in-sample figures of the chosen value
+    after: ForwardStats  # its figures from the holdout date on
+
+    @staticmethod
+    def _edge(stats: ForwardStats) -> bool:
+        return stats.known >= significance.MIN_FIRINGS and stats.p_value is not None \
+            and stats.p_value <= significance.ALPHA
+
+    @property
+    def confirmed(self) -> bool:
+        return self._edge(self.after)
+
+    @property
+    def warning(self) -> str | None:
+        """'best of 41 values in-sample; out of sample p = 0.38: likely noise' when the in-sample edge
+        is not confirmed out of sample; None when there was no in-sample edge or the holdout confirms it."""
+        if not self._edge(self.before) or self.confirmed:
+            return None
+        best = f"best of {self.tried} values in-sample" if self.tried > 1 else "in-sample"
+        if self.after.known < significance.MIN_FIRINGS or self.after.p_value is None:
+            return (f"{best}; out of sample {self.after.known} firing(s), too few to confirm it: "
+                    "treat it as noise until it fires more")
+        return f"{best}; out of sample p = {self.after.p_value:.2f}: likely noise"
+
+    def describe(self, holdout) -> str:
+        values = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
+        return (f"chosen in-sample ({values}, the lowest {self.horizon}-session p of {self.tried}): "
+                f"before {holdout}: {self.before.known} firing(s), {self.before.verdict}; "
+                f"from {holdout}: {self.after.known} firing(s), {self.after.verdict}")
+
+
+def holdout_check(rows: Sequence["SweepRow"], direction: str = "up", horizon: int = 20) -> HoldoutCheck | None:
+    """The in-sample choice among `rows` (made with a holdout) and its out-of-sample result; `direction`
+    is the rule's (bot.engine.report.direction_of)."""
+    judged = [r for r in rows if r.before is not None and horizon in r.before.forward
+              and r.before.forward[horizon].p_value is not None]
+    if not judged:
+        return None
+    enough = [r for r in judged if r.before.forward[horizon].known >= significance.MIN_FIRINGS]
+    sign = -1.0 if direction == "down" else 1.0  # among equal p-values (the floor, 1/10,001), the larger move
+
+    def rank(r):
+        stats = r.before.forward[horizon]
+        return stats.p_value, -sign * (stats.mean or 0.0)
+    best = min(enough or judged, key=rank)
+    return HoldoutCheck(dict(best.params), len(rows), horizon, best.before.forward[horizon],
+                        best.after.forward[horizon])
 
 
 # --- the sweep --------------------------------------------------------------------------------
