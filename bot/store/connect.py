@@ -89,6 +89,8 @@ def where(engine) -> str:
 
 def _as_store_error(ctx):
     """SQLAlchemy's handle_error hook: raise a StoreError for failures a user can fix, leave bugs alone."""
+    if getattr(ctx, "is_pre_ping", False):  # the pool's ping found a dropped connection: it reconnects itself
+        return
     engine = ctx.engine
     original = ctx.original_exception
     reason = _one_line(original, engine)

@@ -1,0 +1,382 @@
+"""High availability against the real PostgreSQL: database faults made with the server's own tools.
+
+Two `run` instances share one database and its advisory lock. Each test makes
+one fault the way an operator (or a chaos tester) would, with
+`pg_terminate_backend` on backends found through pg_locks and
+pg_stat_activity (the bot names its connections: `closebell HOST:PID`, and the
+lock's `closebell-leader|standby HOST:PID@SINCE`), or a role refused login so
+the store stays gone. Sends are counted at Telegram stand-ins, one per
+instance where two run, so a send by the old leader is visible as such.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import date, datetime, timezone
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from bot.clock import ET
+from bot.notify.alert import Alert
+from bot.store import Store
+from bot.store.lock import ADVISORY_KEY
+from bot.store.store import database_url
+from tests.conftest import ROOT, postgres_url, subprocess_env
+from tests.telegram_stub import TelegramStub
+from tests.test_daemon import Harness, offline_config
+
+HOLDER = sa.text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+                 "AND objid::bigint = :k AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+
+
+@pytest.fixture
+def admin():
+    """A connection of the test's own (no application_name of the bot's) to terminate and inspect backends."""
+    engine = sa.create_engine(database_url(postgres_url()), isolation_level="AUTOCOMMIT")
+    yield engine
+    engine.dispose()
+
+
+def holder(admin) -> int | None:
+    with admin.connect() as conn:
+        return conn.execute(HOLDER, {"k": ADVISORY_KEY}).scalar()
+
+
+def terminate(admin, where: str, **params) -> list[int]:
+    """pg_terminate_backend on every backend of this database matching `where` (over pg_stat_activity a).
+
+    The call sits in the select list, so it runs for the matching rows only (in WHERE the planner may call
+    it before the other conditions)."""
+    with admin.connect() as conn:
+        return [pid for pid, ended in conn.execute(sa.text(
+            "SELECT a.pid, pg_terminate_backend(a.pid) FROM pg_stat_activity a WHERE a.datname = current_database() "
+            f"AND a.pid <> pg_backend_pid() AND ({where})"), params) if ended]
+
+
+def of_process(pid: int) -> dict:
+    """The bot's backends opened by process `pid` (its store connections and its lock connection)."""
+    return {"where": "a.application_name ~ :pattern", "pattern": f"^closebell(-leader|-standby)? .*:{pid}(@|$)"}
+
+
+def wait_for(condition, seconds: float, step: float = 0.02) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
+
+
+def queue(store: Store, count: int, channel: str = "telegram:1001") -> list[str]:
+    """`count` alerts pending in the outbox for `channel`, as the session job leaves them; their rule ids."""
+    ids = [f"ha-{i}" for i in range(count)]
+    rows = [{"rule_id": rule, "session": date(2024, 7, 11), "channel": channel, "severity": "warning",
+             "payload": Alert(rule_id=rule, session=date(2024, 7, 11), severity="warning", title=f"HA {rule}",
+                              text=f"alert {rule}").to_json(), "chart": None} for rule in ids]
+    assert store.outbox_add(rows, datetime.now(timezone.utc)) == count
+    return ids
+
+
+def rules_sent(stub) -> list[str]:
+    """The rule of each alert message the stand-in received (titles are `HA <rule>`; notices left out)."""
+    found = [re.search(r"HA (ha-\d+)", call.fields["text"]) for call in stub.messages()]
+    return [match.group(1) for match in found if match]
+
+
+def statuses(store: Store) -> dict[str, int]:
+    return store.outbox_counts()
+
+
+class Run:
+    """`closebell run` in a process of its own, its log read on a thread as it comes."""
+
+    def __init__(self, config, home, pg_url, stub: TelegramStub, *extra):
+        env = subprocess_env(CLOSEBELL_HOME=home, CLOSEBELL_CONFIG=config, DATABASE_URL=pg_url,
+                             TELEGRAM_BOT_TOKEN=stub.token, TELEGRAM_CHAT_IDS="1001", TELEGRAM_BASE_URL=stub.url)
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run", *extra], cwd=ROOT, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def saw(self, text: str, seconds: float = 30) -> bool:
+        return wait_for(lambda: text in self.log, seconds)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        code = self.proc.wait(timeout=60)
+        self.reader.join(timeout=10)
+        return code
+
+
+def ha_config(tmp_path, data_dir, name: str, retry: int, pace: float = 0.0):
+    """The offline configuration (every series from the shipped CSV files), Telegram the admin channel."""
+    (tmp_path / name).mkdir()
+    config = offline_config(tmp_path / name, data_dir)
+    (config / "settings.yaml").write_text(
+        f"sources:\n  csv: {{base_url: '{data_dir}'}}\n"
+        f"notify:\n  charts: false\n  grouping: false\n  telegram_pace_seconds: {pace}\n"
+        f"schedule:\n  standby_retry_seconds: {retry}\n")
+    return config
+
+
+def mark_latest_done(store: Store):
+    """The latest session's run is done: a start has nothing to catch up, so only what is pending is sent."""
+    from bot.app.schedule import sessions_due
+    for session in sessions_due(datetime.now(ET), 30, limit=1):
+        store.run_started(session.date(), datetime.now(ET), False)
+        store.run_finished(session.date(), datetime.now(ET), "done")
+
+
+@pytest.fixture
+def stubs():
+    made = []
+
+    def make():
+        made.append(TelegramStub().start())
+        return made[-1]
+    yield make
+    for stub in made:
+        stub.stop()
+
+
+# -- 1. the connection dies while `check --send` delivers --------------------------------------------------
+
+FOUR_RULES = "rules:\n" + "".join(f"""  - id: ha-{i}
+    title: HA ha-{i}
+    when: pct_change(IWM, 1) > -100
+    notify: [telegram]
+""" for i in range(4))
+
+
+def check_config(tmp_path):
+    config = tmp_path / "check-config"
+    config.mkdir()
+    (config / "series.yaml").write_text((ROOT / "config" / "series.yaml").read_text())
+    (config / "rules.yaml").write_text(FOUR_RULES)
+    (config / "settings.yaml").write_text("notify:\n  charts: false\n  grouping: false\n  telegram_pace_seconds: 0\n")
+    return config
+
+
+def check_send(config, home, url, stub, data_dir):
+    env = subprocess_env(CLOSEBELL_HOME=home, CLOSEBELL_CONFIG=config, DATABASE_URL=url,
+                         TELEGRAM_BOT_TOKEN=stub.token, TELEGRAM_CHAT_IDS="1001", TELEGRAM_BASE_URL=stub.url)
+    return subprocess.Popen([sys.executable, "-m", "bot", "check", "--send", "--date", "2024-07-11", "--data-dir",
+                             str(data_dir)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def hold_the_second_send(stub):
+    stub.delay("sendMessage", 0)
+    stub.delay("sendMessage", 30)  # held until release(): the test acts while it is on the wire
+
+
+def test_connections_terminated_mid_send_the_send_is_recorded_once_and_never_sent_again(
+        tmp_path, pg_url, data_dir, admin, stubs):
+    stub = stubs()
+    hold_the_second_send(stub)
+    proc = check_send(check_config(tmp_path), tmp_path / "home", pg_url, stub, data_dir)
+    assert wait_for(lambda: len(stub.messages()) == 2, 60), proc.communicate()[1] if proc.poll() is not None else ""
+    assert terminate(admin, **of_process(proc.pid))  # every connection of the check, the pooled ones too
+    stub.release()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "delivery: 4 sent" in err and "Traceback" not in err, err
+    store = Store(pg_url)
+    assert statuses(store) == {"sent": 4}
+    retry = subprocess.run([sys.executable, "-m", "bot", "outbox", "--retry"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=60, env=subprocess_env(
+                               CLOSEBELL_HOME=tmp_path / "home", DATABASE_URL=pg_url, TELEGRAM_BOT_TOKEN=stub.token,
+                               TELEGRAM_CHAT_IDS="1001", TELEGRAM_BASE_URL=stub.url))
+    assert retry.returncode == 0, retry.stderr
+    assert sorted(rules_sent(stub)) == ["ha-0", "ha-1", "ha-2", "ha-3"]  # each exactly once
+
+
+@pytest.fixture
+def role_url(pg_url, admin):
+    """`pg_url` as a login role of its own, so the test can refuse it login: a store that stays gone."""
+    role = f"ha_{uuid.uuid4().hex[:10]}"
+    url = sa.engine.make_url(pg_url)
+    schema = url.query["options"].split("=", 1)[1]
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
+        conn.execute(sa.text(f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO "{role}"'))
+    yield role, url.set(username=role).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        terminate(admin, "a.usename = :role", role=role)
+        conn.execute(sa.text(f'DROP OWNED BY "{role}" CASCADE'))
+        conn.execute(sa.text(f'DROP ROLE "{role}"'))
+
+
+def test_a_store_that_stays_gone_keeps_the_send_in_a_journal_exit_4_and_the_next_start_records_it(
+        tmp_path, role_url, data_dir, admin, stubs):
+    role, url = role_url
+    Store(url).close()  # the schema, owned by the role
+    stub = stubs()
+    hold_the_second_send(stub)
+    config, home = check_config(tmp_path), tmp_path / "home"
+    proc = check_send(config, home, url, stub, data_dir)
+    assert wait_for(lambda: len(stub.messages()) == 2, 60)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'ALTER ROLE "{role}" NOLOGIN'))
+    assert terminate(admin, "a.usename = :role", role=role)
+    stub.release()
+    out, err = proc.communicate(timeout=60)
+    journals = list(home.glob("unrecorded-sends-*.jsonl"))
+    assert proc.returncode == 4, err
+    assert f"delivery: 1 sent, 1 sent but not recorded: kept in {journals[0]}, will be recorded on the next start" \
+        in err
+    assert "Traceback" not in err and len(stub.messages()) == 2
+    assert [json.loads(line)["rule"] for line in journals[0].read_text().splitlines()] == ["ha-1"]
+
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'ALTER ROLE "{role}" LOGIN'))
+    again = check_send(config, home, url, stub, data_dir)
+    out, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err
+    assert "delivery: 2 sent" in err  # ha-2 and ha-3; ha-1 was recorded from the journal, not sent again
+    assert sorted(rules_sent(stub)) == ["ha-0", "ha-1", "ha-2", "ha-3"]
+    assert statuses(Store(url)) == {"sent": 4}
+    assert journals[0].read_text() == ""
+
+
+# -- 2. only the lock's connection is terminated, a second instance takes over at once ----------------------
+
+def test_a_leader_whose_lock_is_terminated_stops_sending_at_once_and_stands_by(tmp_path, pg_url, data_dir, admin,
+                                                                              stubs):
+    store = Store(pg_url)
+    ids = queue(store, 8)
+    stub_a, stub_b = stubs(), stubs()
+    # the old leader watches its lock every 5 s, the standby tries every second: the fence, not the watch,
+    # must stop the old leader's sends
+    leader = Run(ha_config(tmp_path, data_dir, "a", retry=5, pace=0.5), tmp_path / "a", pg_url, stub_a)
+    standby = None
+    try:
+        assert wait_for(lambda: len(rules_sent(stub_a)) >= 1, 60), leader.log
+        standby = Run(ha_config(tmp_path, data_dir, "b", retry=1), tmp_path / "b", pg_url, stub_b)
+        assert standby.saw("standing by"), standby.log
+        assert wait_for(lambda: len(rules_sent(stub_a)) >= 3, 30), leader.log
+        old = holder(admin)
+        assert terminate(admin, "a.pid = :pid", pid=old) == [old]  # the lock's connection only
+        assert wait_for(lambda: holder(admin) not in (None, old), 10), standby.log
+        taken_over = time.time()
+        assert standby.saw("took over as the active instance", 10), standby.log
+        assert wait_for(lambda: len(rules_sent(stub_a)) + len(rules_sent(stub_b)) >= 8, 15), leader.log
+        assert leader.saw("another instance holds it now: standing by", 15), leader.log
+        time.sleep(1.0)  # the old leader's pace is 0.5 s: a send it still made would be here by now
+        assert [c for c in stub_a.messages() if c.at > taken_over] == []
+        assert sorted(rules_sent(stub_a) + rules_sent(stub_b)) == sorted(ids)  # each exactly once
+        assert leader.proc.poll() is None  # standing by, not gone
+    finally:
+        codes = [leader.stop()] + ([standby.stop()] if standby else [])
+    assert codes == [0, 0], leader.log
+    assert "Traceback" not in leader.log + standby.log
+    assert set(statuses(store)) == {"sent"}  # alerts and notices: nothing left pending or sending
+
+
+# -- 3. every connection of the leader is terminated --------------------------------------------------------
+
+def test_a_leader_whose_every_connection_is_terminated_reconnects_and_resumes_without_a_traceback(
+        tmp_path, pg_url, data_dir, admin, stubs):
+    store = Store(pg_url)
+    mark_latest_done(store)
+    leader = Run(ha_config(tmp_path, data_dir, "a", retry=1), tmp_path / "a", pg_url, stubs())
+    try:
+        assert leader.saw("running; next job for"), leader.log
+        first = holder(admin)
+        assert len(terminate(admin, **of_process(leader.proc.pid))) >= 1
+        assert leader.saw("reconnected and resumed as the active instance", 15), leader.log
+        assert wait_for(lambda: holder(admin) not in (None, first), 5)
+        assert leader.proc.poll() is None
+    finally:
+        code = leader.stop()
+    assert code == 0, leader.log
+    assert "Traceback" not in leader.log and "Error" not in leader.log.replace("StoreError", ""), leader.log
+
+
+# -- 4 and 5. a standby takes over and sends at once; status names the leader and the standby ---------------
+
+def status_of(pg_url, home) -> str:
+    proc = subprocess.run([sys.executable, "-m", "bot", "status"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env=subprocess_env(CLOSEBELL_HOME=home, DATABASE_URL=pg_url))
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_a_standby_that_takes_over_delivers_what_is_pending_at_once_and_status_names_both(
+        tmp_path, pg_url, data_dir, stubs):
+    import socket
+    store = Store(pg_url)
+    mark_latest_done(store)  # nothing to catch up: only the pending alerts are there to send
+    assert "leader: none (no `closebell run` holds the lock)" in status_of(pg_url, tmp_path / "s")
+    stub_a, stub_b = stubs(), stubs()
+    leader = Run(ha_config(tmp_path, data_dir, "a", retry=1), tmp_path / "a", pg_url, stub_a)
+    standby = None
+    try:
+        assert leader.saw("running; next job for"), leader.log
+        standby = Run(ha_config(tmp_path, data_dir, "b", retry=1), tmp_path / "b", pg_url, stub_b)
+        assert standby.saw("standing by"), standby.log
+        host = socket.gethostname()
+        lines = status_of(pg_url, tmp_path / "s").splitlines()
+        assert lines[lines.index(next(l for l in lines if l.startswith("store:"))) + 1].startswith(
+            f"  leader: {host} pid {leader.proc.pid} since ")
+        assert any(l.startswith(f"  standby: {host} pid {standby.proc.pid} since ") for l in lines), lines
+        ids = queue(store, 3)
+        leader.proc.kill()
+        leader.proc.wait()
+        assert standby.saw("took over as the active instance", 10), standby.log
+        taken_over = time.monotonic()
+        assert wait_for(lambda: len(stub_b.messages()) == 3, 10), standby.log
+        assert time.monotonic() - taken_over < 5  # at once, not at the first one-minute tick
+        assert sorted(rules_sent(stub_b)) == ids and stub_a.messages() == []
+        status = status_of(pg_url, tmp_path / "s")
+        assert f"  leader: {host} pid {standby.proc.pid} since " in status and "standby:" not in status
+    finally:
+        leader.stop()
+        code = standby.stop() if standby else None
+    assert code == 0, standby.log
+
+
+# -- 6. issue 16: the connection dies between the session's evaluation and its delivery -------------------
+
+def test_connections_terminated_between_evaluation_and_delivery_the_session_is_done_and_sent_once(
+        tmp_path, pg_url, data_dir, admin):
+    import os
+    from tests.conftest import copy_config
+    store = Store(pg_url)
+    harness = Harness(store, copy_config(tmp_path), data_dir, datetime(2024, 7, 11, 21, 0, tzinfo=ET))
+    deliver = harness.app.deliver_due
+    killed = []
+
+    def terminate_then_deliver(*args, **kwargs):
+        if not killed:  # the session is evaluated and its alerts are queued: now the database drops us
+            killed.extend(terminate(admin, **of_process(os.getpid())))
+        return deliver(*args, **kwargs)
+    harness.app.deliver_due = terminate_then_deliver
+    outcome = harness.daemon.process(pd.Timestamp("2024-07-11"))
+    assert killed, "no connection of the session's store was terminated"
+    assert outcome.status == "done", outcome.line()
+    assert [(f"{r.session}", r.status) for r in store.runs_list(5)] == [("2024-07-11", "done")]
+    assert "delivery: 1 sent" in outcome.line() or outcome.delivery.sent >= 1
+    sent = [line for line in harness.lines() if "soft-cpi-rotation" in line]
+    assert len(sent) == 1, harness.lines()
+    harness.app.deliver_due()
+    assert len([line for line in harness.lines() if "soft-cpi-rotation" in line]) == 1
+    assert statuses(store).get("sending", 0) == 0 and statuses(store).get("pending", 0) == 0
