@@ -12,6 +12,7 @@ instance where two run, so a send by the old leader is visible as such.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -62,8 +63,24 @@ def terminate(admin, where: str, **params) -> list[int]:
 
 
 def of_process(pid: int) -> dict:
-    """The bot's backends opened by process `pid` (its store connections and its lock connection)."""
-    return {"where": "a.application_name ~ :pattern", "pattern": f"^closebell(-leader|-standby)? .*:{pid}(@|$)"}
+    """The backends whose client is process `pid`: its TCP connections' local ports (from /proc), matched
+    with pg_stat_activity.client_port. Every connection of that process, whatever it calls itself."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as handle:
+            for line in handle.readlines()[1:]:
+                fields = line.split()
+                if fields[9] in inodes:
+                    ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+    return {"where": "a.client_port = ANY(:ports)", "ports": ports}
 
 
 def wait_for(condition, seconds: float, step: float = 0.02) -> bool:
@@ -239,8 +256,8 @@ def test_a_store_that_stays_gone_keeps_the_send_in_a_journal_exit_4_and_the_next
     assert terminate(admin, "a.usename = :role", role=role)
     stub.release()
     out, err = proc.communicate(timeout=60)
-    journals = list(home.glob("unrecorded-sends-*.jsonl"))
     assert proc.returncode == 4, err
+    journals = list(home.glob("unrecorded-sends-*.jsonl"))
     assert f"delivery: 1 sent, 1 sent but not recorded: kept in {journals[0]}, will be recorded on the next start" \
         in err
     assert "Traceback" not in err and len(stub.messages()) == 2
@@ -279,10 +296,10 @@ def test_a_leader_whose_lock_is_terminated_stops_sending_at_once_and_stands_by(t
         taken_over = time.time()
         assert standby.saw("took over as the active instance", 10), standby.log
         assert wait_for(lambda: len(rules_sent(stub_a)) + len(rules_sent(stub_b)) >= 8, 15), leader.log
-        assert leader.saw("another instance holds it now: standing by", 15), leader.log
         time.sleep(1.0)  # the old leader's pace is 0.5 s: a send it still made would be here by now
-        assert [c for c in stub_a.messages() if c.at > taken_over] == []
+        assert [c.fields["text"][:40] for c in stub_a.messages() if c.at > taken_over] == []
         assert sorted(rules_sent(stub_a) + rules_sent(stub_b)) == sorted(ids)  # each exactly once
+        assert leader.saw("another instance holds it now: standing by", 15), leader.log
         assert leader.proc.poll() is None  # standing by, not gone
     finally:
         codes = [leader.stop()] + ([standby.stop()] if standby else [])
@@ -314,10 +331,18 @@ def test_a_leader_whose_every_connection_is_terminated_reconnects_and_resumes_wi
 # -- 4 and 5. a standby takes over and sends at once; status names the leader and the standby ---------------
 
 def status_of(pg_url, home) -> str:
+    """`closebell status`, as a user runs it."""
     proc = subprocess.run([sys.executable, "-m", "bot", "status"], cwd=ROOT, capture_output=True, text=True,
                           timeout=60, env=subprocess_env(CLOSEBELL_HOME=home, DATABASE_URL=pg_url))
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
+
+
+def status_lines_of(store: Store, config) -> list[str]:
+    """The same lines from the app in this process (a second interpreter costs seconds)."""
+    from bot.app import App
+    from bot.render import status_lines
+    return status_lines(App.open(config, store=store).status())
 
 
 def test_a_standby_that_takes_over_delivers_what_is_pending_at_once_and_status_names_both(
@@ -325,29 +350,31 @@ def test_a_standby_that_takes_over_delivers_what_is_pending_at_once_and_status_n
     import socket
     store = Store(pg_url)
     mark_latest_done(store)  # nothing to catch up: only the pending alerts are there to send
-    assert "leader: none (no `closebell run` holds the lock)" in status_of(pg_url, tmp_path / "s")
+    config_a = ha_config(tmp_path, data_dir, "a", retry=1)
+    nobody = status_lines_of(store, config_a)
     stub_a, stub_b = stubs(), stubs()
-    leader = Run(ha_config(tmp_path, data_dir, "a", retry=1), tmp_path / "a", pg_url, stub_a)
+    leader = Run(config_a, tmp_path / "a", pg_url, stub_a)
     standby = None
     try:
         assert leader.saw("running; next job for"), leader.log
         standby = Run(ha_config(tmp_path, data_dir, "b", retry=1), tmp_path / "b", pg_url, stub_b)
         assert standby.saw("standing by"), standby.log
-        host = socket.gethostname()
-        lines = status_of(pg_url, tmp_path / "s").splitlines()
-        assert lines[lines.index(next(l for l in lines if l.startswith("store:"))) + 1].startswith(
-            f"  leader: {host} pid {leader.proc.pid} since ")
-        assert any(l.startswith(f"  standby: {host} pid {standby.proc.pid} since ") for l in lines), lines
+        both = status_lines_of(store, config_a)
         ids = queue(store, 3)
         leader.proc.kill()
         leader.proc.wait()
         assert standby.saw("took over as the active instance", 10), standby.log
         taken_over = time.monotonic()
-        assert wait_for(lambda: len(stub_b.messages()) == 3, 10), standby.log
+        assert wait_for(lambda: len(rules_sent(stub_b)) == 3, 10), standby.log
         assert time.monotonic() - taken_over < 5  # at once, not at the first one-minute tick
         assert sorted(rules_sent(stub_b)) == ids and stub_a.messages() == []
+        assert "  leader: none (no `closebell run` holds the lock)" in nobody
+        host = socket.gethostname()
+        after_store = both[both.index(next(line for line in both if line.startswith("store:"))) + 1:]
+        assert after_store[0].startswith(f"  leader: {host} pid {leader.proc.pid} since "), both
+        assert after_store[1].startswith(f"  standby: {host} pid {standby.proc.pid} since "), both
         status = status_of(pg_url, tmp_path / "s")
-        assert f"  leader: {host} pid {standby.proc.pid} since " in status and "standby:" not in status
+        assert f"  leader: {host} pid {standby.proc.pid} since " in status and "standby:" not in status, status
     finally:
         leader.stop()
         code = standby.stop() if standby else None
@@ -358,8 +385,8 @@ def test_a_standby_that_takes_over_delivers_what_is_pending_at_once_and_status_n
 
 def test_connections_terminated_between_evaluation_and_delivery_the_session_is_done_and_sent_once(
         tmp_path, pg_url, data_dir, admin):
-    import os
     from tests.conftest import copy_config
+    fixtures = set(of_process(os.getpid())["ports"])  # the test's own connections (the schema's fixture)
     store = Store(pg_url)
     harness = Harness(store, copy_config(tmp_path), data_dir, datetime(2024, 7, 11, 21, 0, tzinfo=ET))
     deliver = harness.app.deliver_due
@@ -367,7 +394,8 @@ def test_connections_terminated_between_evaluation_and_delivery_the_session_is_d
 
     def terminate_then_deliver(*args, **kwargs):
         if not killed:  # the session is evaluated and its alerts are queued: now the database drops us
-            killed.extend(terminate(admin, **of_process(os.getpid())))
+            ports = [port for port in of_process(os.getpid())["ports"] if port not in fixtures]
+            killed.extend(terminate(admin, "a.client_port = ANY(:ports)", ports=ports))
         return deliver(*args, **kwargs)
     harness.app.deliver_due = terminate_then_deliver
     outcome = harness.daemon.process(pd.Timestamp("2024-07-11"))
