@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from bot.app import App
 from bot.clock import ET
 from bot.notify.alert import Alert
 from bot.store import Store
@@ -185,7 +186,7 @@ FOUR_RULES = "rules:\n" + "".join(f"""  - id: ha-{i}
 
 def check_config(tmp_path):
     config = tmp_path / "check-config"
-    config.mkdir()
+    config.mkdir(parents=True)
     (config / "series.yaml").write_text((ROOT / "config" / "series.yaml").read_text())
     (config / "rules.yaml").write_text(FOUR_RULES)
     (config / "settings.yaml").write_text("notify:\n  charts: false\n  grouping: false\n  telegram_pace_seconds: 0\n")
@@ -206,7 +207,7 @@ def hold_the_second_send(stub):
 
 
 def test_connections_terminated_mid_send_the_send_is_recorded_once_and_never_sent_again(
-        tmp_path, pg_url, data_dir, admin, stubs):
+        tmp_path, pg_url, data_dir, admin, stubs, monkeypatch):
     stub = stubs()
     hold_the_second_send(stub)
     proc = check_send(check_config(tmp_path), tmp_path / "home", pg_url, stub, data_dir)
@@ -218,11 +219,10 @@ def test_connections_terminated_mid_send_the_send_is_recorded_once_and_never_sen
     assert "delivery: 4 sent" in err and "Traceback" not in err, err
     store = Store(pg_url)
     assert statuses(store) == {"sent": 4}
-    retry = subprocess.run([sys.executable, "-m", "bot", "outbox", "--retry"], cwd=ROOT, capture_output=True,
-                           text=True, timeout=60, env=subprocess_env(
-                               CLOSEBELL_HOME=tmp_path / "home", DATABASE_URL=pg_url, TELEGRAM_BOT_TOKEN=stub.token,
-                               TELEGRAM_CHAT_IDS="1001", TELEGRAM_BASE_URL=stub.url))
-    assert retry.returncode == 0, retry.stderr
+    for name, value in {"TELEGRAM_BOT_TOKEN": stub.token, "TELEGRAM_CHAT_IDS": "1001",
+                        "TELEGRAM_BASE_URL": stub.url}.items():
+        monkeypatch.setenv(name, value)
+    assert App.open(check_config(tmp_path / "again"), store=store).retry_deliveries().report.sent == 0
     assert sorted(rules_sent(stub)) == ["ha-0", "ha-1", "ha-2", "ha-3"]  # each exactly once
 
 
@@ -278,34 +278,37 @@ def test_a_store_that_stays_gone_keeps_the_send_in_a_journal_exit_4_and_the_next
 
 def test_a_leader_whose_lock_is_terminated_stops_sending_at_once_and_stands_by(tmp_path, pg_url, data_dir, admin,
                                                                               stubs):
-    store = Store(pg_url)
+    store = Store(pg_url)  # the latest session is due: its job (in a child process) delivers too, fenced alike
     ids = queue(store, 8)
     stub_a, stub_b = stubs(), stubs()
+    for seconds in (0, 0, 25):
+        stub_a.delay("sendMessage", seconds)  # the third is held on the wire until release()
     # the old leader watches its lock every 5 s, the standby tries every second: the fence, not the watch,
     # must stop the old leader's sends
-    leader = Run(ha_config(tmp_path, data_dir, "a", retry=5, pace=0.5), tmp_path / "a", pg_url, stub_a)
+    leader = Run(ha_config(tmp_path, data_dir, "a", retry=5, pace=0.2), tmp_path / "a", pg_url, stub_a)
     standby = None
     try:
-        assert wait_for(lambda: len(rules_sent(stub_a)) >= 1, 60), leader.log
+        assert wait_for(lambda: len(rules_sent(stub_a)) == 3, 60), leader.log
         standby = Run(ha_config(tmp_path, data_dir, "b", retry=1), tmp_path / "b", pg_url, stub_b)
         assert standby.saw("standing by"), standby.log
-        assert wait_for(lambda: len(rules_sent(stub_a)) >= 3, 30), leader.log
         old = holder(admin)
         assert terminate(admin, "a.pid = :pid", pid=old) == [old]  # the lock's connection only
         assert wait_for(lambda: holder(admin) not in (None, old), 10), standby.log
         taken_over = time.time()
+        stub_a.release()  # the send that was on the wire when the lock went completes; nothing after it
         assert standby.saw("took over as the active instance", 10), standby.log
         assert wait_for(lambda: len(rules_sent(stub_a)) + len(rules_sent(stub_b)) >= 8, 15), leader.log
-        time.sleep(1.0)  # the old leader's pace is 0.5 s: a send it still made would be here by now
+        time.sleep(1.0)  # the old leader's pace is 0.2 s: a send it still made would be here by now
         assert [c.fields["text"][:40] for c in stub_a.messages() if c.at > taken_over] == []
         assert sorted(rules_sent(stub_a) + rules_sent(stub_b)) == sorted(ids)  # each exactly once
         assert leader.saw("another instance holds it now: standing by", 15), leader.log
         assert leader.proc.poll() is None  # standing by, not gone
     finally:
+        stub_a.release()
         codes = [leader.stop()] + ([standby.stop()] if standby else [])
     assert codes == [0, 0], leader.log
     assert "Traceback" not in leader.log + standby.log
-    assert set(statuses(store)) == {"sent"}  # alerts and notices: nothing left pending or sending
+    assert set(statuses(store)) == {"sent"}  # nothing left pending or sending
 
 
 # -- 3. every connection of the leader is terminated --------------------------------------------------------
@@ -330,17 +333,8 @@ def test_a_leader_whose_every_connection_is_terminated_reconnects_and_resumes_wi
 
 # -- 4 and 5. a standby takes over and sends at once; status names the leader and the standby ---------------
 
-def status_of(pg_url, home) -> str:
-    """`closebell status`, as a user runs it."""
-    proc = subprocess.run([sys.executable, "-m", "bot", "status"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, env=subprocess_env(CLOSEBELL_HOME=home, DATABASE_URL=pg_url))
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
 def status_lines_of(store: Store, config) -> list[str]:
     """The same lines from the app in this process (a second interpreter costs seconds)."""
-    from bot.app import App
     from bot.render import status_lines
     return status_lines(App.open(config, store=store).status())
 
@@ -373,7 +367,7 @@ def test_a_standby_that_takes_over_delivers_what_is_pending_at_once_and_status_n
         after_store = both[both.index(next(line for line in both if line.startswith("store:"))) + 1:]
         assert after_store[0].startswith(f"  leader: {host} pid {leader.proc.pid} since "), both
         assert after_store[1].startswith(f"  standby: {host} pid {standby.proc.pid} since "), both
-        status = status_of(pg_url, tmp_path / "s")
+        status = "\n".join(status_lines_of(store, config_a))
         assert f"  leader: {host} pid {standby.proc.pid} since " in status and "standby:" not in status, status
     finally:
         leader.stop()

@@ -202,7 +202,8 @@ class Daemon:
             session, when = next_run(self.app.clock.now(), offset)
             log.info("running; next job for %s at %s", f"{session:%Y-%m-%d}", when.strftime("%Y-%m-%d %H:%M %Z"))
             self._start_commands()
-            while not self.stop_event.wait(self.schedule.standby_retry_seconds):
+            watch = self.schedule.standby_retry_seconds
+            while not self.stop_event.wait(watch):
                 if not self.lock.alive():
                     lost = True
                     break
