@@ -402,3 +402,23 @@ def test_connections_terminated_between_evaluation_and_delivery_the_session_is_d
     harness.app.deliver_due()
     assert len([line for line in harness.lines() if "soft-cpi-rotation" in line]) == 1
     assert statuses(store).get("sending", 0) == 0 and statuses(store).get("pending", 0) == 0
+
+
+# -- the journal itself ---------------------------------------------------------------------------------------
+
+def test_the_journal_records_each_kept_send_once_skips_a_line_cut_by_a_crash_and_empties(pg_url, tmp_path):
+    from datetime import timedelta
+    from bot.store.journal import SendJournal
+    store = Store(pg_url)
+    queue(store, 2)
+    now = datetime.now(timezone.utc)
+    rows = store.outbox_claim([r.id for r in store.outbox_due(now)], "gone:1:x", now + timedelta(minutes=10))
+    journal = SendJournal.of(store)
+    assert journal.path.parent == tmp_path / "home" and not journal.pending()
+    journal.append(rows[0], now)
+    with open(journal.path, "a") as handle:
+        handle.write('{"id": %d, "sent_at": "2026-' % rows[1].id)  # the process died mid-write
+    assert journal.replay(store) == 1
+    assert sorted((r.rule_id, r.status) for r in store.outbox_rows()) == [("ha-0", "sent"), ("ha-1", "sending")]
+    assert journal.path.read_text() == "" and journal.replay(store) == 0
+    assert SendJournal.of(Store(f"sqlite:///{tmp_path / 'other.db'}")).path != journal.path  # one file per store

@@ -13,6 +13,15 @@ one unit that was on the wire, until its lease runs out; every sender first
 returns expired claims to pending (`recover`), so that unit is then sent again
 (at least once: the Bot API has no idempotency key).
 
+A send the notifier reports done is recorded whatever the store does next:
+recording is retried with backoff while the store reconnects, and if it
+stays gone the outcome is kept in a local journal (bot.store.journal) that
+the next delivery records first, so it is never sent again. A store failure
+ends the delivery with a report that says so (`check --send` exits 4); it is
+never a traceback. The daemon's senders carry its lock's fence
+(bot.store.lock.Fence) and check it before the batch and before each claim:
+an instance that lost the leader's lock claims and sends nothing more.
+
 A failed send is retried with exponential backoff, then marked failed,
 reported by `status` and to the admin channel: never silently dropped. Time is
 read only from the clock passed in.
