@@ -83,7 +83,9 @@ class Daemon:
 
     @property
     def schedule(self):
-        return self.app.loaded.settings.schedule
+        """The schedule settings as the files say (re-read when edited); never the store, so a store that is
+        gone cannot stop the daemon from standing by or retrying."""
+        return self.app.config.get().settings.schedule
 
     def process(self, session):
         """Run the job for `session`; if its data is not in yet, look again until the deadline."""
@@ -111,8 +113,14 @@ class Daemon:
             return outcome
 
     def catch_up(self):
-        """Every session missed since the last completed run, oldest first (also the after-close job)."""
-        outcomes = self.app.catch_up(should_stop=self.stop_event.is_set, run=self.process)
+        """Every session missed since the last completed run, oldest first (also the after-close job).
+
+        A store that fails here is one log line; the next close (or the lock's watch) tries again."""
+        try:
+            outcomes = self.app.catch_up(should_stop=self.stop_event.is_set, run=self.process)
+        except StoreError as exc:
+            log.error("catch-up stopped, the store failed: %s (tried again at the next close)", exc)
+            outcomes = []
         release_memory()
         return outcomes
 
@@ -120,6 +128,8 @@ class Daemon:
         """Every minute: pick up configuration edits and retry due deliveries (the lock is watched by `run`)."""
         try:
             self.app.deliver_due()
+        except StoreError as exc:  # a store fault is not a bug: one line, no traceback
+            log.error("periodic delivery failed, the store failed: %s", exc)
         except Exception:
             log.exception("periodic delivery failed")
 

@@ -184,9 +184,9 @@ def deliver(store, settings, clock: Clock = SYSTEM, notifiers=None, hold_until=N
     Every time (due, lease, records) is read from `clock`.
     """
     report = Report()
-    run = _Run(store, settings, clock, notifiers, hold_until, lease, ignore_backoff, sleep, new_owner(), report,
-               fence, SendJournal.of(store), tuple(record_retry))
     try:
+        run = _Run(store, settings, clock, notifiers, hold_until, lease, ignore_backoff, sleep, new_owner(), report,
+                   fence, SendJournal.of(store), tuple(record_retry))
         replayed = run.journal.replay(store)
         if replayed:
             log.warning("recorded %d send(s) kept in %s while the store was gone: never sent again", replayed,
