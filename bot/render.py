@@ -21,6 +21,11 @@ def status_lines(status) -> list[str]:
         lines.append("last run: none yet")
     lines.append(f"next run: {status.next_session:%Y-%m-%d} at {status.next_run_at:%H:%M %Z}")
     lines.append(f"store: {status.store}")
+    instances = getattr(status, "instances", None)
+    if instances is not None:  # PostgreSQL: who leads and who stands by, as the server sees it now
+        if not any(i.role == "leader" for i in instances):
+            lines.append("  leader: none (no `closebell run` holds the lock)")
+        lines.extend(f"  {instance.line()}" for instance in instances)
     lines.append("data:")
     for s in status.series:
         via = ""

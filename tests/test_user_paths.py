@@ -73,31 +73,31 @@ def test_an_alert_whose_chart_cannot_be_drawn_goes_without_it(tmp_path, config, 
     assert any("Soft CPI print" in call.fields["text"] for call in sent)
 
 
-class LostLock:
-    """An instance lock whose database connection drops after the first check."""
+class Relock:
+    """An instance lock just lost (its connection dropped) that is free to take again, or taken by another."""
 
-    def __init__(self):
-        self.checks = 0
+    def __init__(self, free: bool):
+        self.free = free
 
     def acquire(self):
-        return True
-
-    def alive(self):
-        self.checks += 1
-        return self.checks < 2
+        return self.free
 
     def release(self):
         pass
 
 
-def test_the_daemon_stops_when_it_loses_its_lock(tmp_path, config, data_dir, caplog):
+@pytest.mark.parametrize("free, line, leads", [
+    (True, "reconnected and resumed as the active instance", True),
+    (False, "another instance holds it now: standing by", False),
+], ids=["resumes", "stands by"])
+def test_a_daemon_that_loses_its_lock_resumes_or_stands_by_and_says_which(tmp_path, config, data_dir, caplog,
+                                                                          free, line, leads):
+    """Against PostgreSQL's real lock (pg_terminate_backend): tests/test_ha_postgres.py."""
     app, _ = make_app(tmp_path, config, data_dir, datetime(2024, 7, 11, 21, 0, tzinfo=ET))
-    daemon = Daemon(app, LostLock())
-    daemon.tick()
-    assert not daemon.stop_event.is_set()
-    daemon.tick()
-    assert daemon.stop_event.is_set()
-    assert "lost the instance lock" in caplog.text
+    daemon = Daemon(app, Relock(free))
+    daemon.stop_event.set()  # stopped while standing by
+    assert daemon.acquire(lost=True) is leads
+    assert line in caplog.text
 
 
 def offline(tmp_path, data_dir):

@@ -49,6 +49,7 @@ class App:
         self.notifiers = notifiers  # channel -> notifier override (replay's console, tests)
         self.fetcher = fetcher  # None: the sources (bot.app.session.live_fetch)
         self.heartbeat_url = heartbeat_url
+        self.fence = None  # the daemon's leader lock (bot.store.lock.Fence): its sends stop once it is lost
         if config.on_problem is None:
             config.on_problem = self._config_problem
 
@@ -507,7 +508,7 @@ class App:
         from bot.notify import quiet  # deliberately lazy: delivery only (check --send, run, replay)
         from bot.notify.outbox import deliver  # deliberately lazy: as above
         return deliver(self.store, self.loaded.settings, clock=self.clock, notifiers=self.notifiers,
-                       hold_until=quiet.hold_until, ignore_backoff=ignore_backoff)
+                       hold_until=quiet.hold_until, ignore_backoff=ignore_backoff, fence=self.fence)
 
     def deliveries(self, include_sent: bool = False) -> list[R.DeliveryRow]:
         from bot.notify.alert import Alert  # deliberately lazy: the outbox's verbs only
@@ -524,7 +525,10 @@ class App:
     # -- state -----------------------------------------------------------------------------------
 
     def status(self) -> R.Status:
+        """The state of the bot; on PostgreSQL also who leads and who stands by, as the server's own lock table
+        and sessions show them now (bot.store.lock.instances: nothing stale survives a dead instance)."""
         from bot.app.schedule import next_run  # deliberately lazy: status only
+        from bot.store.lock import instances  # deliberately lazy: status only
         loaded, store, now = self.loaded, self.store, self.clock.now()
         runs = store.runs_list(1)
         last = None
@@ -543,7 +547,7 @@ class App:
         return R.Status(now=now, store=store.where, last_run=last, next_session=session.date(),
                         next_run_at=when, series=series, outbox=store.outbox_counts(),
                         failed=store.outbox_rows(["failed"], limit=5), mutes=store.mutes(now),
-                        channels=self.channels(), overrides=tune.notes(loaded))
+                        channels=self.channels(), overrides=tune.notes(loaded), instances=instances(store))
 
     def rules_overview(self) -> list[R.RuleOverview]:
         prepared = self.evaluate()

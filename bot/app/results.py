@@ -105,6 +105,7 @@ class Status:
     mutes: dict[str, datetime]
     channels: list = field(default_factory=list)  # ChannelStatus rows when the notifiers can say
     overrides: dict = field(default_factory=dict)  # rule id -> "runs with an override: ..." (bot.app.tune)
+    instances: list | None = None  # PostgreSQL: the leader and standbys (bot.store.lock.Instance); None: SQLite
 
 
 @dataclass(frozen=True)

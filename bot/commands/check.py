@@ -5,9 +5,12 @@ from __future__ import annotations
 import sys
 
 from bot.commands.common import build_app, parse_date, print_json, weekday
+from bot.errors import StoreError
 
 
 def run(args) -> int:
+    """Exit 0, or 4 (the store's code) when `--send` met a store failure: what was sent and could not be
+    recorded is named with the journal that keeps it; what was not sent is sent by the next delivery."""
     app = build_app(args)
     result = app.check(parse_date(args.date, "--date"), send=args.send)
     if result.note:
@@ -18,9 +21,10 @@ def run(args) -> int:
         print(f"delivery: {result.delivery.line()}", file=sys.stderr)
         for failure in result.delivery.failed:
             print(f"failed: {failure}", file=sys.stderr)
+    code = StoreError.exit_code if result.delivery is not None and result.delivery.store_failed else 0
     if args.json:
         print_json(result.to_json(), args.pretty)
-        return 0
+        return code
     print(f"Session {weekday(result.session)}: {len(result.rules)} rule(s), {len(result.fired)} fire(s).")
     for state in result.rules:
         mark = "FIRES" if state.fires else ("holds" if state.holds else "quiet")
@@ -31,4 +35,4 @@ def run(args) -> int:
             print(f"       {state.message}")
         if state.gaps:
             print(f"       inputs: {'; '.join(state.gaps)}")
-    return 0
+    return code

@@ -12,7 +12,8 @@ What the child runs on is what the daemon holds, not what the files say now:
 the daemon pickles its last good configuration (`PinnedConfig`), so an invalid
 edit made since never stops a job (the daemon reports the edit once, as
 always). The child opens its own connection to the same store; the daemon's
-instance lock stays with the daemon.
+instance lock stays with the daemon, and its fence goes with the job: the
+child's sends stop once the daemon's lock is another's.
 
 The child ignores SIGINT and SIGTERM: the daemon decides when to stop, and
 lets the job finish its step as it would in process; a kill mid-send is what
@@ -59,6 +60,7 @@ class ChildJob:
     clock: object
     heartbeat_url: str | None
     log_level: int
+    fence: object = None  # the daemon's leader lock (bot.store.lock.Fence): the child's sends stop once it is lost
 
     @classmethod
     def of(cls, app) -> "ChildJob":
@@ -67,7 +69,7 @@ class ChildJob:
                              "an app with notifier or fetcher overrides runs its jobs in process")
         # the file's rules: the child binds the store's overrides itself, as they stand when it runs
         return cls(PinnedConfig(app.config, app.config.get()), app.store.url, app.clock, app.heartbeat_url,
-                   logging.getLogger().level)
+                   logging.getLogger().level, app.fence)
 
 
 def run_session(job: ChildJob, session):
@@ -82,6 +84,7 @@ def _in_child(job: ChildJob, session):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logs.setup(logging.getLevelName(job.log_level))
     app = App(job.config, clock=job.clock, store=open_store(job.store_url), heartbeat_url=job.heartbeat_url)
+    app.fence = job.fence
     try:
         return app.run_due(session)
     finally:

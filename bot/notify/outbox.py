@@ -13,6 +13,15 @@ one unit that was on the wire, until its lease runs out; every sender first
 returns expired claims to pending (`recover`), so that unit is then sent again
 (at least once: the Bot API has no idempotency key).
 
+A send the notifier reports done is recorded whatever the store does next:
+recording is retried with backoff while the store reconnects, and if it
+stays gone the outcome is kept in a local journal (bot.store.journal) that
+the next delivery records first, so it is never sent again. A store failure
+ends the delivery with a report that says so (`check --send` exits 4); it is
+never a traceback. The daemon's senders carry its lock's fence
+(bot.store.lock.Fence) and check it before the batch and before each claim:
+an instance that lost the leader's lock claims and sends nothing more.
+
 A failed send is retried with exponential backoff, then marked failed,
 reported by `status` and to the admin channel: never silently dropped. Time is
 read only from the clock passed in.
@@ -29,15 +38,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.clock import ET, SYSTEM, Clock
+from bot.errors import StoreError
 from bot.notify.registry import make_notifier
 from bot.notify.alert import Alert
 from bot.notify.base import Delivery
 from bot.notify.routing import admin_channel, channels_for, destinations
+from bot.store.journal import SendJournal
 
 log = logging.getLogger(__name__)
 
 BACKOFF_CAP = timedelta(hours=2)
 LEASE = timedelta(minutes=10)  # longer than any one send (Telegram waits up to 30 s on a flood limit)
+# Between attempts to record a send the store refused (a terminated connection is replaced at once; a
+# restarting server takes seconds): then the outcome goes to the local journal (bot.store.journal).
+RECORD_RETRY = (0.1, 0.3, 1.0, 3.0)
 
 
 def backoff(attempts: int, base_seconds: float) -> timedelta:
@@ -78,16 +92,32 @@ class Report:
     failed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     held: int = 0  # rows moved later by hold_until (quiet hours), no attempt counted
+    unrecorded: int = 0  # sent, but the store could not record it: kept in `journal` until it can
+    journal: str = ""
+    store_error: str = ""  # the store failed: delivery stopped (what was not claimed is sent next time)
+    fenced: bool = False  # this instance no longer holds the leader's lock: it stopped sending
 
     def line(self) -> str:
         parts = [f"{self.sent} sent"]
+        if self.unrecorded:
+            parts.append(f"{self.unrecorded} sent but not recorded: kept in {self.journal}, will be recorded on "
+                         "the next start")
         if self.retrying:
             parts.append(f"{self.retrying} to retry")
         if self.failed:
             parts.append(f"{len(self.failed)} failed")
         if self.held:
             parts.append(f"{self.held} held")
+        if self.fenced:
+            parts.append("stopped: another instance leads now")
+        if self.store_error:
+            parts.append(f"stopped: {self.store_error}")
         return ", ".join(parts)
+
+    @property
+    def store_failed(self) -> bool:
+        """The store failed during the delivery (a caller exits 4 for it)."""
+        return bool(self.unrecorded or self.store_error)
 
 
 def units_of(notifier, channel: str, alerts: list) -> list[list[int]]:
@@ -108,8 +138,37 @@ def units_of(notifier, channel: str, alerts: list) -> list[list[int]]:
     return chosen + [[i] for i in range(len(alerts)) if i not in covered]
 
 
+@dataclass
+class _Run:
+    """One deliver() call: what every step of it reads, and whether it must stop."""
+
+    store: object
+    settings: object
+    clock: Clock
+    notifiers: dict | None
+    hold_until: object
+    lease: timedelta
+    ignore_backoff: bool
+    sleep: object
+    owner: str
+    report: Report
+    fence: object
+    journal: SendJournal
+    record_retry: tuple
+
+    def leading(self) -> bool:
+        """Still the leader (no fence: not a leader's sender, e.g. `check --send`). Said once when not."""
+        if self.fence is None or self.report.fenced:
+            return not self.report.fenced
+        if not self.fence.held(self.store):
+            self.report.fenced = True
+            log.warning("this instance no longer holds the leader's lock: stopped sending (the new leader sends "
+                        "the rest)")
+        return not self.report.fenced
+
+
 def deliver(store, settings, clock: Clock = SYSTEM, notifiers=None, hold_until=None, lease: timedelta = LEASE,
-            ignore_backoff: bool = False, sleep=time.sleep) -> Report:
+            ignore_backoff: bool = False, sleep=time.sleep, fence=None, record_retry=RECORD_RETRY) -> Report:
     """Send every due row, channel by channel, one claimed unit at a time; one failing channel never blocks another.
 
     `hold_until(alert, now, settings) -> datetime | None` (quiet hours): a row it
@@ -117,39 +176,55 @@ def deliver(store, settings, clock: Clock = SYSTEM, notifiers=None, hold_until=N
     `ignore_backoff` sends pending rows now whatever their next attempt says
     (`outbox --retry`); rows claimed by another process stay untouched either way.
     `sleep(seconds)` paces units to one recipient by the notifier's `pace` (Telegram's flood limit).
+    `fence` (bot.store.lock.Fence, the daemon's): checked before the batch and before each claim; once
+    the lock is another's, nothing more is claimed or sent. `record_retry`: the waits between attempts
+    to record a send the store refused; after the last one the outcome goes to the local journal.
+    Sends kept in that journal by an earlier process are recorded first, before anything is recovered
+    or sent. A store failure stops the delivery and is said in the report, never raised.
     Every time (due, lease, records) is read from `clock`.
     """
     report = Report()
-    owner = new_owner()
-    recovered = store.outbox_recover(clock.now())
-    if recovered:
-        log.warning("%d delivery(ies) were claimed by a process whose lease ran out: sending again", recovered)
-    groups: dict[str, list] = {}
-    for row in store.outbox_due(clock.now(), ignore_backoff=ignore_backoff):
-        groups.setdefault(row.channel, []).append(row)
-    for key, rows in groups.items():
-        _deliver_destination(store, settings, clock, notifiers, hold_until, lease, ignore_backoff, sleep, owner,
-                             key, rows, report)
-    if report.sent or report.retrying or report.failed or report.held:
+    try:
+        run = _Run(store, settings, clock, notifiers, hold_until, lease, ignore_backoff, sleep, new_owner(), report,
+                   fence, SendJournal.of(store), tuple(record_retry))
+        replayed = run.journal.replay(store)
+        if replayed:
+            log.warning("recorded %d send(s) kept in %s while the store was gone: never sent again", replayed,
+                        run.journal.path)
+        if not run.leading():
+            return report
+        recovered = store.outbox_recover(clock.now())
+        if recovered:
+            log.warning("%d delivery(ies) were claimed by a process whose lease ran out: sending again", recovered)
+        groups: dict[str, list] = {}
+        for row in store.outbox_due(clock.now(), ignore_backoff=ignore_backoff):
+            groups.setdefault(row.channel, []).append(row)
+        for key, rows in groups.items():
+            if report.fenced:
+                break
+            _deliver_destination(run, key, rows)
+    except StoreError as exc:
+        report.store_error = str(exc)
+        log.error("delivery stopped, the store failed: %s (what was not sent is sent by the next delivery)", exc)
+    if report.sent or report.retrying or report.failed or report.held or report.store_failed or report.fenced:
         log.info("delivery: %s", report.line())
     return report
 
 
-def _deliver_destination(store, settings, clock, notifiers, hold_until, lease, ignore_backoff, sleep, owner,
-                         key, rows, report):
+def _deliver_destination(run: _Run, key, rows):
+    store, settings, clock, report = run.store, run.settings, run.clock, run.report
     channel, _, recipient = key.partition(":")
     try:
-        notifier = (notifiers or {}).get(channel) or make_notifier(channel, settings, clock=clock)
+        notifier = (run.notifiers or {}).get(channel) or make_notifier(channel, settings, clock=clock)
     except Exception as exc:  # a notifier that cannot even start is a failed attempt for its rows
         for row in rows:
-            _attempt(store, settings, clock, lease, ignore_backoff, owner, [row],
-                     lambda claimed, record, exc=exc: record(0, Delivery(False, f"{channel}: {exc}")), report)
+            _attempt(run, [row], lambda claimed, record, exc=exc: record(0, Delivery(False, f"{channel}: {exc}")))
         return
     alerts = [Alert.from_json(row.payload) for row in rows]
-    if hold_until is not None:
+    if run.hold_until is not None:
         kept = []
         for row, alert in zip(rows, alerts):
-            until = hold_until(alert, clock.now(), settings, channel=channel)
+            until = run.hold_until(alert, clock.now(), settings, channel=channel)
             if until is not None:
                 report.held += store.outbox_hold([row.id], until)
                 log.info("holding %s %s to %s until %s", row.session, row.rule_id, key, until)
@@ -160,20 +235,25 @@ def _deliver_destination(store, settings, clock, notifiers, hold_until, lease, i
     sent_before = False
     for unit in units_of(notifier, channel, alerts):
         if sent_before and pace:
-            sleep(pace)  # before the claim, so a kill in the pause leaves nothing claimed
+            run.sleep(pace)  # before the claim, so a kill in the pause leaves nothing claimed
 
         def send(claimed, record):
             charts = {i: row.chart for i, row in enumerate(claimed) if row.chart}
             notifier.send(recipient, [Alert.from_json(row.payload) for row in claimed], charts, record)
-        sent_before |= _attempt(store, settings, clock, lease, ignore_backoff, owner, [rows[i] for i in unit],
-                                send, report)
+        attempted = _attempt(run, [rows[i] for i in unit], send)
+        if attempted is None:  # no longer the leader
+            return
+        sent_before |= attempted
 
 
-def _attempt(store, settings, clock, lease, ignore_backoff, owner, unit_rows, send, report) -> bool:
-    """Claim one unit, send it, record each row's outcome. False if the unit was not ours to send."""
-    now = clock.now()
-    claimed = store.outbox_claim([row.id for row in unit_rows], owner, now + lease,
-                                 due_by=None if ignore_backoff else now)
+def _attempt(run: _Run, unit_rows, send) -> bool | None:
+    """Claim one unit, send it, record each row's outcome. False if the unit was not ours to send, None if
+    this instance lost the leader's lock (nothing claimed)."""
+    if not run.leading():
+        return None
+    now = run.clock.now()
+    claimed = run.store.outbox_claim([row.id for row in unit_rows], run.owner, now + run.lease,
+                                     due_by=None if run.ignore_backoff else now)
     if not claimed:
         log.info("%s: %d row(s) claimed by another process or no longer due; left alone",
                  unit_rows[0].channel, len(unit_rows))
@@ -182,14 +262,14 @@ def _attempt(store, settings, clock, lease, ignore_backoff, owner, unit_rows, se
 
     def record(i, delivery: Delivery):
         done.add(i)
-        _after_attempt(store, settings, claimed[i], delivery, clock.now(), owner, report)
+        _after_attempt(run, claimed[i], delivery, run.clock.now())
 
     try:
         send(claimed, record)
         missing = Delivery(False, "the notifier reported no result")
     except Exception as exc:  # a notifier bug must not strand claimed rows: a failed attempt, retried
         log.exception("%s: notifier crashed", claimed[0].channel)
-        report.errors.append(f"{claimed[0].channel}: {type(exc).__name__}: {exc}")
+        run.report.errors.append(f"{claimed[0].channel}: {type(exc).__name__}: {exc}")
         missing = Delivery(False, f"notifier crashed: {type(exc).__name__}: {exc}")
     for i in range(len(claimed)):
         if i not in done:
@@ -197,10 +277,40 @@ def _attempt(store, settings, clock, lease, ignore_backoff, owner, unit_rows, se
     return True
 
 
-def _after_attempt(store, settings, row, delivery: Delivery, now: datetime, owner: str, report):
+def _record_sent(run: _Run, row, now: datetime) -> None:
+    """The message is out: record it, retrying while the store reconnects; if it stays gone, keep the outcome
+    in the journal (durable before this returns), so no later delivery sends it again."""
+    for wait in (*run.record_retry, None):
+        try:
+            run.store.outbox_sent(row.id, now)
+            run.report.sent += 1
+            return
+        except StoreError as exc:
+            if wait is None:
+                error = exc
+                break
+            log.warning("%s %s to %s was sent, recording it failed (%s); again in %.1f s", row.session,
+                        row.rule_id, row.channel, exc, wait)
+            run.sleep(wait)
+    try:
+        run.journal.append(row, now)
+    except OSError as exc:
+        log.error("%s %s to %s was sent but neither the store (%s) nor %s could record it (%s): it may be sent "
+                  "again once its claim expires", row.session, row.rule_id, row.channel, error, run.journal.path, exc)
+        run.report.errors.append(f"{row.channel}: sent, not recorded: {exc}")
+        run.report.store_error = str(error)
+        return
+    run.report.unrecorded += 1
+    run.report.journal = str(run.journal.path)
+    run.report.store_error = str(error)
+    log.error("%s %s to %s was sent but the store stays gone (%s): kept in %s, recorded on the next start",
+              row.session, row.rule_id, row.channel, error, run.journal.path)
+
+
+def _after_attempt(run: _Run, row, delivery: Delivery, now: datetime):
+    store, settings, report, owner = run.store, run.settings, run.report, run.owner
     if delivery.ok:
-        store.outbox_sent(row.id, now)
-        report.sent += 1
+        _record_sent(run, row, now)
         log.info("delivered %s %s to %s", row.session, row.rule_id, row.channel)
         return
     error = delivery.error
@@ -209,7 +319,14 @@ def _after_attempt(store, settings, row, delivery: Delivery, now: datetime, owne
     wait = backoff(attempts, settings.notify.retry_base_seconds)
     if delivery.retry_after:
         wait = max(wait, timedelta(seconds=delivery.retry_after))
-    if not store.outbox_retry(row.id, owner, error, now + wait, failed=give_up):
+    try:
+        mine = store.outbox_retry(row.id, owner, error, now + wait, failed=give_up)
+    except StoreError as exc:  # not sent, so nothing is lost: the claim's lease brings the row back
+        report.store_error = str(exc)
+        log.error("%s %s to %s: the failed attempt could not be recorded (%s); the row is tried again when its "
+                  "claim expires", row.session, row.rule_id, row.channel, exc)
+        return
+    if not mine:
         log.warning("%s %s to %s: our claim expired and was taken over; its outcome is theirs to record",
                     row.session, row.rule_id, row.channel)
         return

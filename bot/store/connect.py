@@ -10,6 +10,7 @@ opening itself.
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 from datetime import datetime, timezone
 
@@ -37,6 +38,15 @@ def create_engine(url: str) -> sa.Engine:
     kwargs = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
+    elif url.startswith("postgresql"):
+        # A connection the server dropped (restart, pg_terminate_backend, a failover) is noticed when it is
+        # taken from the pool and replaced, so the statement after a fault runs on a fresh connection
+        # instead of failing: the send recorded, the session finished. One round trip per checkout.
+        kwargs["pool_pre_ping"] = True
+        if "application_name" not in url:
+            # who each backend is, in pg_stat_activity: `status` and an operator (or a test) can tell the
+            # bot's connections apart; bot.store.lock renames its own to say leader or standby
+            kwargs["connect_args"] = {"application_name": application_name()}
     try:
         engine = sa.create_engine(url, **kwargs)
     except (sa.exc.ArgumentError, ValueError, ImportError) as exc:
@@ -48,6 +58,14 @@ def create_engine(url: str) -> sa.Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     sa.event.listen(engine, "handle_error", _as_store_error)
     return engine
+
+
+def application_name(role: str = "", since: int | None = None) -> str:
+    """`closebell[-ROLE] HOST:PID[@SINCE]`, at most 63 bytes (PostgreSQL's limit): the host is cut, never the pid."""
+    prefix = f"closebell-{role}" if role else "closebell"
+    tail = f":{os.getpid()}" + (f"@{since}" if since is not None else "")
+    host = socket.gethostname()[:63 - len(prefix) - 1 - len(tail)]
+    return f"{prefix} {host}{tail}"
 
 
 def _url_fault(url: str, exc: Exception) -> str:
@@ -71,6 +89,8 @@ def where(engine) -> str:
 
 def _as_store_error(ctx):
     """SQLAlchemy's handle_error hook: raise a StoreError for failures a user can fix, leave bugs alone."""
+    if getattr(ctx, "is_pre_ping", False):  # the pool's ping found a dropped connection: it reconnects itself
+        return
     engine = ctx.engine
     original = ctx.original_exception
     reason = _one_line(original, engine)
