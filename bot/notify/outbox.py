@@ -123,7 +123,8 @@ def deliver(store, settings, clock: Clock = SYSTEM, notifiers=None, hold_until=N
     owner = new_owner()
     recovered = store.outbox_recover(clock.now())
     if recovered:
-        log.warning("%d delivery(ies) were claimed by a process whose lease ran out: sending again", recovered)
+        log.warning("%d delivery(ies) were claimed by a process that died or whose lease ran out: sending again",
+                    recovered)
     groups: dict[str, list] = {}
     for row in store.outbox_due(clock.now(), ignore_backoff=ignore_backoff):
         groups.setdefault(row.channel, []).append(row)
