@@ -9,9 +9,10 @@ summary) are taken by this process in one statement, with an owner id and a
 lease, and released as sent / to retry / failed right after. A process that
 finds a row claimed leaves it alone, so `outbox --retry` beside a live daemon
 never resends what the daemon is sending. A kill mid-batch strands at most the
-one unit that was on the wire, until its lease runs out; every sender first
-returns expired claims to pending (`recover`), so that unit is then sent again
-(at least once: the Bot API has no idempotency key).
+one unit that was on the wire; every sender first returns to pending the claims
+whose process is gone (same host) or whose lease ran out (`recover`), so that
+unit is sent again by the next delivery (at least once: the Bot API has no
+idempotency key).
 
 A failed send is retried with exponential backoff, then marked failed,
 reported by `status` and to the admin channel: never silently dropped. Time is
