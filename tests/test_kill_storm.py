@@ -78,7 +78,7 @@ def storm(request, tmp_path):
     return url, {"CLOSEBELL_HOME": home, "DATABASE_URL": url}, lanes, kills
 
 
-@pytest.mark.timeout(600)  # ~60 s on a quiet 2-core machine; 90 Python processes are slow under load
+@pytest.mark.timeout(600)  # 90+ Python processes (SQLite): minutes on a machine busy with other work
 def test_a_kill_storm_on_check_send_leaves_nothing_undelivered_or_claimed(telegram, tmp_path, data_dir, storm):
     url, store_env, lane_count, kills_per_lane = storm
     store = Store(url)  # created (migrated) here, before the children race to
