@@ -35,7 +35,10 @@ def status_lines(status) -> list[str]:
         stale = f"  STALE: {s.stale}" if s.stale else ""
         lines.append(f"  {s.name:10} latest {s.latest or 'none'}{via}{stale}")
     counts = status.outbox
-    lines.append(f"outbox: {counts.get('pending', 0)} pending, {counts.get('sending', 0)} sending, "
+    claims = "; ".join(f"#{row.id} {claim_text(row)}" for row in status.claimed)
+    more = "; ..." if claims and counts.get("sending", 0) > len(status.claimed) else ""
+    lines.append(f"outbox: {counts.get('pending', 0)} pending, {counts.get('sending', 0)} sending"
+                 f"{f' ({claims}{more})' if claims else ''}, "
                  f"{counts.get('failed', 0)} failed, {counts.get('sent', 0)} sent")
     for row in status.failed:
         lines.append(f"  failed: {row.session} {row.rule_id} to {row.channel}: {row.last_error[:120]}")
@@ -48,6 +51,14 @@ def status_lines(status) -> list[str]:
         lines.append(channel_line(channel))
     lines.append(trouble_line(status.channels))
     return lines
+
+
+def claim_text(row) -> str:
+    """Who is sending an outbox row and until when, or that its claim is over (sent by the next delivery)."""
+    owner = row.owner or "a process before claims named theirs"
+    if row.owner_gone:
+        return f"{owner}: owner gone: sent on the next delivery"
+    return f"{owner}, lease until {row.lease_until.astimezone(ET):%Y-%m-%d %H:%M:%S %Z}"
 
 
 def channel_line(channel) -> str:

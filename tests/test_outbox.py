@@ -6,16 +6,22 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date, timedelta
 
+import pytest
 
-from bot.clock import SYSTEM, SimulatedClock
+
+from bot.clock import ET, SYSTEM, SimulatedClock
 from bot.notify.alert import Alert
 from bot.notify.base import Delivery
 from bot.notify.email import Notifier as EmailNotifier
 from bot.notify.outbox import backoff, deliver, enqueue, units_of
 from bot.settings.models import Settings
+from bot.store.outbox import Holder, this_process
 from bot.store.store import stored_time
 from tests.conftest import ROOT, sqlite_outbox_counts, subprocess_env
 
@@ -301,3 +307,145 @@ def test_an_email_batch_is_one_unit_claimed_together(store, smtp):
     enqueue(store, [(alert("a"), None), (alert("b"), None)], s, now=SYSTEM.now())
     assert units_of(EmailNotifier(s), "email", [alert("a"), alert("b")]) == [[0, 1]]
     assert deliver(store, s).sent == 2 and len(smtp.envelopes) == 1
+
+
+# -- claims: who holds one, when it is taken over, and that a claimed row is never claimed twice ----------------
+
+def free_pid() -> int:
+    """A pid no process has now (a process that ran and was reaped; not reused within a test)."""
+    done = subprocess.Popen(["true"])
+    done.wait()
+    return done.pid
+
+
+def proc_start(pid: int) -> int:
+    text = open(f"/proc/{pid}/stat").read()
+    return int(text[text.rindex(")") + 2:].split()[19])
+
+
+@pytest.fixture
+def processes():
+    """A live child, a zombie (killed, not yet reaped by us) and a free pid, for claims to name."""
+    live = subprocess.Popen(["sleep", "60"])
+    zombie = subprocess.Popen(["sleep", "60"])
+    zombie_start = proc_start(zombie.pid)
+    zombie.kill()
+    deadline = time.monotonic() + 10
+    while open(f"/proc/{zombie.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    yield {"live": live.pid, "live_start": proc_start(live.pid), "zombie": zombie.pid,
+           "zombie_start": zombie_start, "free": free_pid()}
+    live.kill()
+    live.wait()
+    zombie.wait()
+
+
+TAKEOVER = [
+    # who holds the claim (lease 10 minutes ahead)              -> the next delivery sends it at once
+    ("this process, running", lambda me, p: me, False),
+    ("another process on this host, running", lambda me, p: replace(me, pid=p["live"], start=p["live_start"]), False),
+    ("a pid no process has now (killed, reaped)", lambda me, p: replace(me, pid=p["free"]), True),
+    ("a pid reused by a process started later", lambda me, p: replace(me, start=me.start - 1), True),
+    ("a killed process not reaped yet (a zombie)", lambda me, p: replace(me, pid=p["zombie"], start=p["zombie_start"]),
+     True),
+    ("another host", lambda me, p: replace(me, host="elsewhere.example", pid=p["free"]), False),
+    ("this host name after another boot", lambda me, p: replace(me, pid=p["free"], space="other-boot/pid:[1]"), False),
+    ("this host name in another container (pid namespace)",
+     lambda me, p: replace(me, pid=p["free"], space=me.space.split("/")[0] + "/pid:[1]"), False),
+]
+
+
+@pytest.mark.parametrize("holder, sent_now", [row[1:] for row in TAKEOVER], ids=[row[0] for row in TAKEOVER])
+def test_a_claim_whose_process_is_certainly_gone_is_sent_at_once_any_other_keeps_its_lease(store, processes, holder,
+                                                                                           sent_now):
+    s = settings(default=["console"])
+    enqueue(store, [(alert(), None)], s, now=SYSTEM.now())
+    [row] = store.outbox_rows()
+    lease_until = SYSTEM.now() + timedelta(minutes=10)
+    assert store.outbox_claim([row.id], "someone:1:ab", lease_until, holder=holder(this_process(), processes))
+    console = Recorder()
+    assert deliver(store, s, notifiers={"console": console}).sent == int(sent_now)
+    [after] = store.outbox_rows()
+    assert after.status == ("sent" if sent_now else "sending")
+    # Whatever it judged now, the lease still bounds the wait.
+    assert deliver(store, s, clock=SimulatedClock(lease_until + timedelta(seconds=1)),
+                   notifiers={"console": console}).sent == int(not sent_now)
+    assert len(console.sent) == 1
+
+
+def _sent(store, s):
+    deliver(store, s, notifiers={"console": Recorder()})
+
+
+def _failed(store, s):
+    deliver(store, s, notifiers={"console": Recorder([Delivery(False, "no", permanent=True)])})
+
+
+def _sending(store, s):
+    [row] = store.outbox_rows()
+    store.outbox_claim([row.id], "alive:1:ab", SYSTEM.now() + timedelta(minutes=10))  # by this process, running
+
+
+CLAIM_AGAIN = [
+    # the row is                               how it got there
+    ("sent", _sent),
+    ("failed", _failed),
+    ("sending", _sending),
+]
+
+
+@pytest.mark.parametrize("status, make", CLAIM_AGAIN, ids=[row[0] for row in CLAIM_AGAIN])
+def test_a_row_no_longer_pending_is_never_claimed_again(store, status, make):
+    s = settings(default=["console"], max_attempts=1)
+    enqueue(store, [(alert(), None)], s, now=SYSTEM.now())
+    make(store, s)
+    [before] = store.outbox_rows()
+    assert before.status == status
+    assert store.outbox_claim([before.id], "intruder:2:cd", SYSTEM.now() + timedelta(minutes=10)) == []
+    [after] = store.outbox_rows()
+    assert (after.status, after.owner, after.attempts) == (before.status, before.owner, before.attempts)
+
+
+def test_claimers_racing_for_one_row_exactly_one_wins(store):
+    enqueue(store, [(alert(), None)], settings(default=["console"]), now=SYSTEM.now())
+    [row] = store.outbox_rows()
+    racers = 8
+    start = threading.Barrier(racers)
+
+    def claim(i):
+        start.wait()
+        return store.outbox_claim([row.id], f"racer:{i}:00", SYSTEM.now() + timedelta(minutes=10))
+    with ThreadPoolExecutor(racers) as pool:
+        won = [claimed for claimed in pool.map(claim, range(racers)) if claimed]
+    assert len(won) == 1
+    [claimed] = store.outbox_rows()
+    assert (claimed.status, claimed.owner) == ("sending", won[0][0].owner)
+
+
+def test_outbox_and_status_name_each_claims_holder_and_mark_a_gone_one(store_url, tmp_path):
+    store = cli_store(store_url, tmp_path)
+    s = settings(default=["console"])
+    enqueue(store, [(alert("held"), None), (alert("orphan"), None), (alert("waiting"), None)], s, now=SYSTEM.now())
+    ids = {r.rule_id: r.id for r in store.outbox_rows()}
+    lease_until = SYSTEM.now().replace(microsecond=0) + timedelta(minutes=10)
+    me, dead = this_process(), free_pid()
+    store.outbox_claim([ids["held"]], "elsewhere:4242:ab", lease_until,
+                       holder=Holder("elsewhere.example", 4242, "boot/pid:[1]", 7))
+    store.outbox_claim([ids["orphan"]], f"{me.host}:{dead}:cd", lease_until, holder=replace(me, pid=dead))
+    env = cli_env(store_url, tmp_path)
+    listing = subprocess.run([sys.executable, "-m", "bot", "outbox"], capture_output=True, text=True, env=env,
+                             cwd=ROOT, timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    lines = {line.split()[0]: line for line in listing.stdout.splitlines()}
+    lease = f"{lease_until.astimezone(ET):%Y-%m-%d %H:%M:%S %Z}"
+    assert lines[str(ids["held"])].endswith(f"claimed by elsewhere.example pid 4242, lease until {lease}")
+    assert lines[str(ids["orphan"])].endswith(f"claimed by {me.host} pid {dead}: owner gone: sent on the next delivery")
+    assert "claimed" not in lines[str(ids["waiting"])]
+
+    status = subprocess.run([sys.executable, "-m", "bot", "status"], capture_output=True, text=True, env=env,
+                            cwd=ROOT, timeout=60)
+    assert status.returncode == 0, status.stderr
+    [line] = [line for line in status.stdout.splitlines() if line.startswith("outbox:")]
+    assert line == (f"outbox: 1 pending, 2 sending (#{ids['orphan']} {me.host} pid {dead}: owner gone: sent on the "
+                    f"next delivery; #{ids['held']} elsewhere.example pid 4242, lease until {lease}), 0 failed, 0 sent")

@@ -510,12 +510,22 @@ class App:
         return deliver(self.store, self.loaded.settings, clock=self.clock, notifiers=self.notifiers,
                        hold_until=quiet.hold_until, ignore_backoff=ignore_backoff, fence=self.fence)
 
-    def deliveries(self, include_sent: bool = False) -> list[R.DeliveryRow]:
+    def deliveries(self, include_sent: bool = False, statuses=None, limit: int = 1000) -> list[R.DeliveryRow]:
+        """Outbox rows (pending, sending and failed; every one with `include_sent`), each claim with its holder."""
         from bot.notify.alert import Alert  # deliberately lazy: the outbox's verbs only
-        statuses = None if include_sent else ("pending", "sending", "failed")
-        return [R.DeliveryRow(r.id, r.rule_id, r.session, r.channel, r.status, r.attempts, r.last_error,
-                              r.next_attempt_at, Alert.from_json(r.payload).title)
-                for r in self.store.outbox_rows(statuses)]
+        from bot.store.outbox import gone, holder_of  # deliberately lazy: as above
+        statuses = statuses or (None if include_sent else ("pending", "sending", "failed"))
+        now, out = self.clock.now(), []
+        for r in self.store.outbox_rows(statuses, limit=limit):
+            owner, lease, over = "", None, False
+            if r.status == "sending":
+                holder = holder_of(r)
+                lease = stored_time(r.lease_until) if r.lease_until else None
+                owner = holder.line() if holder else ""
+                over = lease is None or lease <= now or gone(holder)
+            out.append(R.DeliveryRow(r.id, r.rule_id, r.session, r.channel, r.status, r.attempts, r.last_error,
+                                     r.next_attempt_at, Alert.from_json(r.payload).title, owner, lease, over))
+        return out
 
     def retry_deliveries(self) -> R.RetryResult:
         """Failed rows back to pending and everything due sent now, whatever the backoff said."""
@@ -547,7 +557,8 @@ class App:
         return R.Status(now=now, store=store.where, last_run=last, next_session=session.date(),
                         next_run_at=when, series=series, outbox=store.outbox_counts(),
                         failed=store.outbox_rows(["failed"], limit=5), mutes=store.mutes(now),
-                        channels=self.channels(), overrides=tune.notes(loaded), instances=instances(store))
+                        channels=self.channels(), overrides=tune.notes(loaded), instances=instances(store),
+                        claimed=self.deliveries(statuses=["sending"], limit=5))
 
     def rules_overview(self) -> list[R.RuleOverview]:
         prepared = self.evaluate()

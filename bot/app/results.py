@@ -106,6 +106,7 @@ class Status:
     channels: list = field(default_factory=list)  # ChannelStatus rows when the notifiers can say
     overrides: dict = field(default_factory=dict)  # rule id -> "runs with an override: ..." (bot.app.tune)
     instances: list | None = None  # PostgreSQL: the leader and standbys (bot.store.lock.Instance); None: SQLite
+    claimed: list = field(default_factory=list)  # DeliveryRow of each row being sent (status "sending")
 
 
 @dataclass(frozen=True)
@@ -135,11 +136,15 @@ class DeliveryRow:
     error: str
     next_attempt: datetime | None
     title: str
+    owner: str = ""  # a "sending" row's claimer: "HOST pid PID" ("" if not claimed or not recorded)
+    lease_until: datetime | None = None  # when its claim runs out at the latest
+    owner_gone: bool = False  # its claimer is known dead, or its lease ran out: the next delivery sends it
 
     def to_json(self) -> dict:
         return {"id": self.id, "rule": self.rule, "session": f"{self.session}", "channel": self.channel,
                 "status": self.status, "attempts": self.attempts, "error": self.error,
-                "next_attempt": f"{self.next_attempt}"}
+                "next_attempt": f"{self.next_attempt}", "owner": self.owner,
+                "lease_until": f"{self.lease_until}" if self.lease_until else None, "owner_gone": self.owner_gone}
 
 
 @dataclass(frozen=True)

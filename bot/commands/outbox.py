@@ -1,8 +1,9 @@
-"""`outbox`: pending and failed deliveries; `--retry` sends them now."""
+"""`outbox`: pending, sending (with who sends it, until when) and failed deliveries; `--retry` sends them now."""
 
 from __future__ import annotations
 
 from bot.commands.common import build_app, print_json
+from bot.render import claim_text
 
 
 def run(args) -> int:
@@ -21,6 +22,7 @@ def run(args) -> int:
         return 0
     for r in rows:
         error = f"  last error: {r.error}" if r.error else ""
+        claim = f"  claimed by {claim_text(r)}" if r.status == "sending" else ""
         print(f"{r.id:>6}  {r.status:8} {r.session}  {r.rule:24} {r.channel:22} attempts {r.attempts}  "
-              f"{r.title}{error}")
+              f"{r.title}{error}{claim}")
     return 0

@@ -9,9 +9,10 @@ summary) are taken by this process in one statement, with an owner id and a
 lease, and released as sent / to retry / failed right after. A process that
 finds a row claimed leaves it alone, so `outbox --retry` beside a live daemon
 never resends what the daemon is sending. A kill mid-batch strands at most the
-one unit that was on the wire, until its lease runs out; every sender first
-returns expired claims to pending (`recover`), so that unit is then sent again
-(at least once: the Bot API has no idempotency key).
+one unit that was on the wire; every sender first returns to pending the claims
+whose process is gone (same host) or whose lease ran out (`recover`), so that
+unit is sent again by the next delivery (at least once: the Bot API has no
+idempotency key).
 
 A send the notifier reports done is recorded whatever the store does next:
 recording is retried with backoff while the store reconnects, and if it
@@ -195,7 +196,8 @@ def deliver(store, settings, clock: Clock = SYSTEM, notifiers=None, hold_until=N
             return report
         recovered = store.outbox_recover(clock.now())
         if recovered:
-            log.warning("%d delivery(ies) were claimed by a process whose lease ran out: sending again", recovered)
+            log.warning("%d delivery(ies) were claimed by a process that died or whose lease ran out: sending again",
+                        recovered)
         groups: dict[str, list] = {}
         for row in store.outbox_due(clock.now(), ignore_backoff=ignore_backoff):
             groups.setdefault(row.channel, []).append(row)

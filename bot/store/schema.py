@@ -107,10 +107,17 @@ def _outbox_v2_columns() -> list:
 # recovery returns only expired claims to pending. Both are NULL unless status is "sending".
 OUTBOX_V3_COLUMNS = (("owner", sa.String(200)), ("lease_until", sa.DateTime(timezone=True)))
 
+# v7: which process holds a claim, so a claim whose process died is taken over at once instead of when its
+# lease runs out: its host name, pid, pid space ("boot id/pid namespace": a pid names one process only
+# within it) and start time (clock ticks since boot, so a reused pid is not the owner). NULL unless "sending"
+# (and for claims made before v7: their lease decides). See bot.store.outbox.Holder.
+OUTBOX_V7_COLUMNS = (("owner_host", sa.String(255)), ("owner_pid", sa.Integer()), ("owner_space", sa.String(100)),
+                     ("owner_start", sa.BigInteger()))
+
 outbox = sa.Table(
     "outbox", metadata,
     *_outbox_v2_columns(),
-    *(sa.Column(name, kind, nullable=True) for name, kind in OUTBOX_V3_COLUMNS),
+    *(sa.Column(name, kind, nullable=True) for name, kind in OUTBOX_V3_COLUMNS + OUTBOX_V7_COLUMNS),
 )
 
 mutes = sa.Table(
@@ -227,7 +234,12 @@ def _v6(conn):
         table.create(conn)
 
 
-MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6]  # index i takes the store from version i to i + 1
+def _v7(conn):
+    for name, kind in OUTBOX_V7_COLUMNS:
+        conn.execute(sa.text(f"ALTER TABLE outbox ADD COLUMN {name} {kind.compile(dialect=conn.dialect)}"))
+
+
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]  # index i takes the store from version i to i + 1
 VERSION = len(MIGRATIONS)
 
 

@@ -100,9 +100,9 @@ class Store:
     def outbox_due(self, now: datetime, limit: int = 1000, ignore_backoff: bool = False) -> list:
         return self._outbox.due(now, limit, ignore_backoff)
 
-    def outbox_claim(self, ids: list[int], owner: str, lease_until: datetime, due_by: datetime | None = None) \
-            -> list:
-        return self._outbox.claim(ids, owner, lease_until, due_by)
+    def outbox_claim(self, ids: list[int], owner: str, lease_until: datetime, due_by: datetime | None = None,
+                     holder=None) -> list:
+        return self._outbox.claim(ids, owner, lease_until, due_by, holder)
 
     def outbox_sent(self, row_id: int, now: datetime):
         self._outbox.sent(row_id, now)
