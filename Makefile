@@ -48,6 +48,7 @@ $(VENV)/.mutate: $(VENV)/.dev requirements-mutate.txt
 	touch $@
 
 mutate: $(VENV)/.mutate
+	@test -f $(HISTORY)/IWM.csv || { echo "make mutate: no real history in $(HISTORY) (no IWM.csv); set CLOSEBELL_DATA_DIR" >&2; exit 3; }
 	CLOSEBELL_DATA_DIR=$(abspath $(HISTORY)) CLOSEBELL_REQUIRE_DATA=1 \
 		$(VENV)/bin/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTANTS)
 	$(VENV)/bin/mutmut export-cicd-stats && cat mutants/mutmut-cicd-stats.json && echo
