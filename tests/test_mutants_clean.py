@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from bot.data.clean import _decimals, _spikes, cut_last_line, parse_value
+from bot.data.clean import _decimals, _spikes, cut_last_line, outside_dates, parse_value
 
 
 @pytest.mark.parametrize("values, units, limit, previous, spikes", [
@@ -89,3 +90,21 @@ def test_a_cut_last_line_is_judged_against_the_twenty_rows_above_it(above, last,
         assert reason is None
     else:
         assert reason is not None and why in reason
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("1899-12-31", False),  # before EARLIEST_DATE
+    ("1900-01-01", True),
+    ("2199-12-31", True),
+    ("2200-01-01", False),  # after LATEST_DATE
+    ("1600-01-03", False),
+    ("2024-07-1", True),  # not a whole date: the reader reports it as such, not here
+    ("yesterday", True),
+    (None, True),  # an empty cell
+])
+def test_a_date_outside_the_years_pandas_holds_is_dropped_with_its_line(text, kept):
+    texts = pd.Series(["2024-07-10", text, "2024-07-12"], dtype=object)
+    keep, rejections = outside_dates(texts, "date", "data/IWM.csv", pd.Series([2, 3, 4]))
+    assert keep.dtype == bool and keep.tolist() == [True, kept, True]
+    assert [str(r) for r in rejections] == ([] if kept else [
+        f"data/IWM.csv:3: date {text} is outside 1900-01-01..2199-12-31; dropped"])

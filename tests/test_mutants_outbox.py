@@ -50,3 +50,23 @@ def test_counts_are_rows_per_status(store):
     store.outbox_sent(a, now)
     store.outbox_claim([b], "sender", now + timedelta(minutes=10))
     assert store.outbox_counts() == {"sent": 1, "sending": 1, "pending": 1}
+
+
+def test_a_send_after_a_failed_attempt_is_recorded_whole_and_the_claim_cleared(store):
+    now, (a,) = queued(store, "a")
+    store.outbox_claim([a], "sender", now + timedelta(minutes=10))
+    store.outbox_retry(a, "sender", "timed out", now, failed=False)
+    store.outbox_claim([a], "sender", now + timedelta(minutes=10))
+    store.outbox_sent(a, now + timedelta(minutes=1))
+    [row] = store.outbox_rows()
+    assert (row.status, row.attempts, row.last_error, row.owner, row.lease_until) == ("sent", 2, "", None, None)
+    assert stored_time(row.sent_at) == now + timedelta(minutes=1)
+
+
+def test_rows_are_listed_newest_first_up_to_the_limit_and_by_status(store):
+    now, (a, b, c) = queued(store, "a", "b", "c")
+    store.outbox_claim([b], "sender", now + timedelta(minutes=10))
+    assert [r.rule_id for r in store.outbox_rows()] == ["c", "b", "a"]
+    assert [r.rule_id for r in store.outbox_rows(limit=2)] == ["c", "b"]
+    assert [r.rule_id for r in store.outbox_rows(["pending"])] == ["c", "a"]
+    assert [r.rule_id for r in store.outbox_rows(["sending", "sent"])] == ["b"]
