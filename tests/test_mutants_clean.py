@@ -26,10 +26,12 @@ from bot.data.clean import _decimals, _spikes, cut_last_line, outside_dates, par
     ([10, 10, 13, 10, 10], "price", 20, None, [2]),  # a price moves in %: +30% (3 points) is past 20
     ([4.0, 4.0, 6.0, 4.0], "points", 1, None, [2]),  # a yield moves in points
     ([1, 1, 2, 1], "points", 1, None, []),  # exactly the limit is not past it
+    ([100, 100, 119.9, 100], "price", 20, None, []),  # +19.9% is within 20%
     ([1, 1, 2.5, 1.5], "points", 1, None, []),  # past it, but the next day moves back exactly the limit
     ([100, 150, 60, 100], "price", 20, None, [1, 2]),  # two spikes in a row, each against the last kept
     ([1, 1, 5, 1, 5, 1, 1], "points", 1, None, [2, 4]),  # two spikes apart
     ([1, 5, 1, 5, 1, 5, 1], "points", 1, None, [1, 3, 5]),
+    ([1, 1, 5, 2, 3.5], "points", 1, None, [2, 4]),  # after a spike, exactly the limit from the last kept
 ])
 def test_a_spike_is_a_jump_past_the_limit_that_reverses(values, units, limit, previous, spikes):
     found = _spikes(np.array(values, dtype=float), units, limit, previous)
@@ -76,16 +78,26 @@ def rows(n, release="2024-02-13"):
     return [[f"2024-01-{k + 1:02d}", "310.3260", release] for k in range(n)]
 
 
-@pytest.mark.parametrize("above, last, why", [
+VINTAGES = HEADER + ["realtime_start"]
+
+
+@pytest.mark.parametrize("header, above, last, why", [
     # the last 20 rows fill release_date: a last line leaving it empty was cut
-    ([["2023-12-29", "310.3260", ""]] + rows(20), ["2024-01-30", "310.3260", ""], "leaves release_date empty"),
+    (HEADER, [["2023-12-29", "310.3260", ""]] + rows(20), ["2024-01-30", "310.3260", ""], "leaves release_date empty"),
     # one of the last 20 leaves it empty too: empty is normal in this file
-    ([["2023-12-29", "310.3260", ""]] + rows(19), ["2024-01-30", "310.3260", ""], None),
-    (rows(5), ["2024-01-30", "310.326", "2024-02-13"], "fewer decimals"),
-    (rows(5), ["2024-01-30", "310.3260", "2024-02-13"], None),
+    (HEADER, [["2023-12-29", "310.3260", ""]] + rows(19), ["2024-01-30", "310.3260", ""], None),
+    # a row above without the column at all does not make it required
+    (HEADER, rows(5) + [["2024-01-29", "310.3260"]], ["2024-01-30", "310.3260", ""], None),
+    (HEADER, rows(5) + [["2024-01-29"]], ["2024-01-30", "310.3260", "2024-02-13"], None),  # nor the value
+    (HEADER, rows(5), ["2024-01-30", "310.326", "2024-02-13"], "fewer decimals"),
+    (HEADER, rows(5), ["2024-01-30", "310.3260", "2024-02-13"], None),
+    (HEADER, rows(5), ["2024-01-3", "310.3260", "2024-02-13"], "date '2024-01-3' is not a whole"),
+    (HEADER, rows(5), ["2024-01-30", "310.3260", "2024-02-1"], "release_date '2024-02-1' is not a whole"),
+    (VINTAGES, [r + ["2024-02-13"] for r in rows(5)], ["2024-01-30", "310.3260", "2024-02-13", "2024-02-1"],
+     "realtime_start '2024-02-1' is not a whole"),
 ])
-def test_a_cut_last_line_is_judged_against_the_twenty_rows_above_it(above, last, why):
-    reason = cut_last_line(last, above, HEADER)
+def test_a_cut_last_line_is_judged_against_the_twenty_rows_above_it(header, above, last, why):
+    reason = cut_last_line(last, above, header)
     if why is None:
         assert reason is None
     else:

@@ -26,6 +26,23 @@ def test_fires_resolves_and_active_are_boolean_masks(arrays):
 
 
 @pytest.mark.parametrize("resolve", [False, True])
+def test_every_evaluated_array_is_a_boolean_mask(resolve):
+    fields = {"when": "A > 0", "resolve": "true"} if resolve else {"when": "A > 0"}
+    ev = run([1.0, -1.0, 1.0], **fields)
+    assert [m["r"].dtype for m in (ev.fires, ev.resolves, ev.active)] == [np.dtype(bool)] * 3
+
+
+@pytest.mark.parametrize("when, fires", [
+    ("-A > 0", [1, 3]),  # unary minus negates
+    ("2 <= -A", [3]),
+    ("not A > 0", [1, 3]),
+])
+def test_unary_minus_negates_a_value_and_not_negates_a_condition(when, fires):
+    ev = run([1.0, -1.0, 3.0, -2.0], when=when, cooldown=0)
+    assert at(ev.fires["r"]) == fires
+
+
+@pytest.mark.parametrize("resolve", [False, True])
 def test_a_long_cooldown_never_stops_the_first_session_firing(resolve):
     """No firing before the first session: any cooldown, however long, lets the first candidate fire."""
     fields = {"when": "A > 0", "cooldown": 200}
