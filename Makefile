@@ -37,7 +37,7 @@ test: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) benchmarks/run.py
 
-# Mutation testing, not part of `make test` (about 25 minutes): mutmut changes the five modules where a wrong
+# Mutation testing, not part of `make test` (an hour on 2 shared cores): mutmut changes the five modules where a wrong
 # line does the most harm, one small change (a mutant) at a time, in a copy under mutants/, and runs the tests
 # that call the changed function; a mutant every test passes is a gap (README, "Tests"). MUTANTS picks some
 # ("bot.store.outbox*"); `.venv/bin/mutmut show NAME` prints one. One child: the cores are shared.

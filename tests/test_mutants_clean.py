@@ -23,10 +23,12 @@ from bot.data.clean import _decimals, _spikes, cut_last_line, outside_dates, par
     ([1, 1, 5, 5], "points", 1, None, []),  # the newest confirms the one before it
     ([150, 100, 100], "price", 20, 100.0, [0]),  # the first new day, judged against the stored value
     ([150, 150, 100], "price", 20, 150.0, [2]),  # ... which it matches: only the newest drop is suspect
+    ([13, 10, 10], "price", 20, 10.0, [0]),  # ... in % for a price
+    ([100, 150, 150, 100, 150, 150], "price", 20, None, [3]),  # back to the first value is still a jump
     ([10, 10, 13, 10, 10], "price", 20, None, [2]),  # a price moves in %: +30% (3 points) is past 20
     ([4.0, 4.0, 6.0, 4.0], "points", 1, None, [2]),  # a yield moves in points
     ([1, 1, 2, 1], "points", 1, None, []),  # exactly the limit is not past it
-    ([100, 100, 119.9, 100], "price", 20, None, []),  # +19.9% is within 20%
+    ([100, 100, 119.9, 96], "price", 20, None, []),  # +19.9% and -19.9%: each within 20%
     ([1, 1, 2.5, 1.5], "points", 1, None, []),  # past it, but the next day moves back exactly the limit
     ([100, 150, 60, 100], "price", 20, None, [1, 2]),  # two spikes in a row, each against the last kept
     ([1, 1, 5, 1, 5, 1, 1], "points", 1, None, [2, 4]),  # two spikes apart
