@@ -6,6 +6,7 @@ one axis; yields (units: percent) go on a second axis in their own units.
 
 from __future__ import annotations
 
+import gc
 import io
 from datetime import date
 
@@ -91,6 +92,12 @@ def series_chart(frame, names: list[str], units: dict[str, str], marks: list, ti
     fig.subplots_adjust(right=RIGHT[ax2 is not None], **MARGINS)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
+    # Freed now: a figure, its axes and its artists refer to each other, so only the cyclic collector frees
+    # them; left to its own pace, the figures of a busy week waited in memory and a months-long daemon
+    # grew by 22 MB over 2008-2026 (tests/test_soak.py).
+    fig.clear()
+    del fig, ax, ax2, lines
+    gc.collect()
     return buffer.getvalue()
 
 
