@@ -115,12 +115,16 @@ class Result:
         return max((s.rss_mb for s in self.samples), default=float("nan"))
 
 
-def measure(result: Result, args, env, pairs: int, with_floor: bool = True, timeout: float = TIMEOUT) -> Result:
-    """Alternate the floor and the command `pairs` times; stop at the first failure of the command."""
+def measure(result: Result, args, env, pairs: int, with_floor: bool = True, timeout: float = TIMEOUT,
+            before=None) -> Result:
+    """Alternate the floor and the command `pairs` times; stop at the first failure of the command.
+    `before()` runs ahead of each run of the command (e.g. to empty its store)."""
     result.command = "python " + " ".join(_short(a) for a in args)
     for _ in range(pairs):
         if with_floor:
             result.floors.append(run_child(FLOOR, env))
+        if before is not None:
+            before()
         sample = run_child(args, env, timeout)
         if sample.rc == -9:
             result.note = f"timeout: stopped after {timeout:g} s"
@@ -218,6 +222,22 @@ class Fixtures:
         (out / "series.yaml").write_text("\n".join(lines) + "\n")
         (out / "settings.yaml").write_text(f"sources:\n  csv: {{base_url: '{self.data}'}}\nnotify:\n  charts: {str(charts).lower()}\n")
         shutil.copy(ROOT / "config" / "rules.yaml", out / "rules.yaml")
+        return out
+
+
+    def burst_config(self, count: int, charts: bool) -> Path:
+        """`count` rules that all fire on CHECK_DAY (IWM +3.6%; thresholds 0 to 1.5%, cooldown 0), severities
+        in turn, each charting IWM, SPY and DGS10; Telegram unpaced: the many-alerts-at-once evening."""
+        import yaml
+        out = self.base / f"burst-{count}-{'charts' if charts else 'plain'}"
+        out.mkdir(exist_ok=True)
+        shutil.copy(ROOT / "config" / "series.yaml", out / "series.yaml")
+        (out / "settings.yaml").write_text(f"notify:\n  charts: {str(charts).lower()}\n  telegram_pace_seconds: 0\n")
+        severities = ("info", "warning", "critical")
+        rules = [{"id": f"burst-{k}", "title": f"IWM up at least {k / 200:.3f}% on the day",
+                  "when": f"pct_change(IWM, 1) >= {k / 200:g}", "cooldown": 0, "severity": severities[k % 3],
+                  "chart": ["IWM", "SPY", "DGS10"]} for k in range(count)]
+        (out / "rules.yaml").write_text(yaml.safe_dump({"rules": rules}, sort_keys=False, width=200))
         return out
 
 
@@ -377,6 +397,37 @@ class Bench:
         result.ok = rss < 120
         return result
 
+    def row_alerts_300(self):
+        """Issue 16: 300 alerts firing at once, charts on, through the Telegram stand-in (grouped: one message,
+        one chart). `check --send` into an empty store each run; the same with charts off beside it."""
+        sys.path.insert(0, str(ROOT))
+        from tests.telegram_stub import TelegramStub
+
+        stub = TelegramStub().start()
+        home = self.base / "alerts-home"
+        env = dict(self.env, CLOSEBELL_HOME=str(home), TELEGRAM_BOT_TOKEN=stub.token, TELEGRAM_CHAT_IDS="1001",
+                   TELEGRAM_BASE_URL=stub.url)
+
+        def fresh():  # an empty store; the state directory's calendar cache stays, as for any user
+            for path in home.glob("closebell.db*"):
+                path.unlink()
+
+        def args(charts):
+            return ["-m", "bot", "--config", self.fix.burst_config(300, charts), "check", "--date", CHECK_DAY,
+                    "--data-dir", self.data, "--send"]
+        try:
+            plain = measure(Result("alerts-300-plain", "x"), args(False), env, self.long_pairs, with_floor=False,
+                            before=fresh)
+            result = measure(Result("alerts-300", "check --send, 300 alerts at once, charts on (Telegram)"),
+                             args(True), env, self.pairs, before=fresh)
+            photos = len(stub.sent("sendPhoto"))
+        finally:
+            stub.stop()
+        runs = len(result.samples)
+        result.extra = (f"charts off: {plain.seconds:.2f} s; {photos} photo(s) in {runs} run(s)" if not plain.note
+                        else f"charts off: {plain.note}")
+        return seconds_goal(result, 5)
+
     def row_help(self):
         r = measure(Result("help", "python -m bot --help"), ["-m", "bot", "--help"], self.env, self.pairs)
         return seconds_goal(r, 0.3)
@@ -417,7 +468,8 @@ class Bench:
         return self._scale_years(26)
 
 
-TABLE = ["backtest", "check", "replay", "replay-long", "sweep", "test-rules", "idle-run", "idle-run-live", "help"]
+TABLE = ["backtest", "check", "replay", "replay-long", "sweep", "test-rules", "idle-run", "idle-run-live", "alerts-300",
+         "help"]
 SCALE = ["rules-10", "rules-100", "rules-1000", "years-5", "years-10", "years-26"]
 # The component benchmarks (one process each, their own figures): in-process costs behind the rows.
 COMPONENTS = {
@@ -440,7 +492,7 @@ def fmt_row(r: Result) -> str:
     cpu = f"{r.cpu_ratio:.2f}x" if r.floors else "-"
     verdict = "-" if r.ok is None else ("ok" if r.ok else "MISS")
     return (f"| {r.label} | {r.seconds:.2f} | {floor} | {ratio} | {cpu} | {r.rss:.0f} MB | {r.goal} | {verdict} |"
-            f"{'' if len(r.samples) > 1 else ' (1 run)'}")
+            f"{'' if len(r.samples) > 1 else ' (1 run)'}{f' {r.extra}' if r.extra else ''}")
 
 
 def header() -> str:

@@ -85,9 +85,10 @@ def firings(app, data_dir: str, start: date, end: date) -> int:
     return sum(len(ev.fire_dates(rule.id, pd.Timestamp(start), pd.Timestamp(end))) for rule in app.loaded.rules)
 
 
-def replay(app, arrivals: Arrivals, start: date, end: date, progress: bool = False, per_session: bool = False):
+def replay(app, arrivals: Arrivals, start: date, end: date, progress: bool = False, per_session: bool = False,
+           after_session=None):
     """Run every session in [start, end] at its run time on `app.clock` (a SimulatedClock); the outcomes
-    in order.
+    in order. `after_session(outcome)` is called after each session's job (the soak test samples memory there).
 
     By default the rules are evaluated once over the whole window (re-evaluated only when the rules file
     changes) and the sessions are walked for readiness, mutes, outbox, delivery and run records: each
@@ -120,5 +121,7 @@ def replay(app, arrivals: Arrivals, start: date, end: date, progress: bool = Fal
                 evaluation = prepare(current.rules, current.series, store=store, as_of=end)
                 evaluated_for = current
         outcomes.append(app.run_session(session, late=False, final=True, evaluation=evaluation))
+        if after_session is not None:
+            after_session(outcomes[-1])
     app.deliver_due()  # anything a kill left pending
     return outcomes
