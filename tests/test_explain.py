@@ -9,6 +9,7 @@ import pytest
 from bot.app.evaluation import prepare
 from bot.engine import expr as E
 from bot.engine.explain import closest_session, explain, unparse
+from bot.render.explain import explain_lines
 from bot.settings.load import load_series
 from bot.settings.rules_file import loads_rules
 from tests.conftest import ROOT
@@ -120,7 +121,7 @@ def test_json_has_the_shape_of_the_issue(ev):
 
 
 def test_the_text_form_gives_value_and_the_move_still_needed(ev):
-    lines = at(ev, "small-cap-trap", "2024-07-16").lines()
+    lines = explain_lines(at(ev, "small-cap-trap", "2024-07-16"))
     assert lines[0] == "small-cap-trap did not hold on 2024-07-16"
     row = next(line for line in lines if line.strip().startswith("change(DGS10, 5) >= 0.20"))
     assert row.split()[-5:] == ["-0.13", "needs", "+0.33", "more", "false"]
@@ -150,14 +151,14 @@ def test_any_and_not_read_as_one_expression_with_only_the_parentheses_that_help(
         ("not (pct_change(IWM, 5) > -10)", False), ("pct_change(IWM, 5) > -10", True),
         ("pct_change(SPY, 1) >= 2 and change(DGS10, 1) < 0", False), ("pct_change(SPY, 1) >= 2", True),
         ("change(DGS10, 1) < 0", False)]
-    assert x.lines()[-2].split()[-5:] == ["0.00", "at", "the", "threshold", "false"]  # `<` needs a move past 0
+    assert explain_lines(x)[-2].split()[-5:] == ["0.00", "at", "the", "threshold", "false"]  # `<` needs a move past 0
 
 
 def test_a_missing_series_makes_it_unknown_and_is_named_with_its_first_day(ev):
     x = at(ev, "breadth", "2001-01-03")
     assert (x.verdict, x.condition.holds) == ("unknown", None)
     assert [(m.series, m.first_data.isoformat(), m.last_value) for m in x.missing] == [("RSP", "2003-05-01", None)]
-    assert "RSP has no data before 2003-05-01" in x.lines()[0]
+    assert "RSP has no data before 2003-05-01" in explain_lines(x)[0]
 
 
 def test_or_fires_when_one_side_is_true_and_the_other_unknown(ev):

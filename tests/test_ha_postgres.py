@@ -335,7 +335,7 @@ def test_a_leader_whose_every_connection_is_terminated_reconnects_and_resumes_wi
 
 def status_lines_of(store: Store, config) -> list[str]:
     """The same lines from the app in this process (a second interpreter costs seconds)."""
-    from bot.render import status_lines
+    from bot.render.status import status_lines
     return status_lines(App.open(config, store=store).status())
 
 

@@ -1,6 +1,7 @@
 """The shape of the code, checked: imports point down only, SQL lives in the store, time comes from a clock.
 
 adapters (bot/commands, bot/telegram, bot/daemon) -> app (bot/app) -> engine / data / store / notify.
+The adapters' text comes from bot/render (results in, lines out), which the layers below never import.
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ def offending(paths, forbidden) -> list[str]:
 def test_the_engine_is_pure_it_imports_no_edge_and_no_adapter():
     assert offending(modules("engine"), ["bot.settings", "bot.store", "bot.data", "bot.notify", "bot.daemon",
                                          "bot.commands", "bot.telegram", "bot.app"]) == []
+
+
+def test_engine_and_app_return_data_and_render_turns_it_into_text():
+    """One home for reply text: the engine and the app return data, only adapters call bot.render, and
+    bot.render reads results without evaluating, fetching or opening anything."""
+    assert offending(modules("engine") + modules("app"), ["bot.render"]) == []
+    assert offending(modules("render"), ["bot.app", "bot.engine", "bot.store", "bot.data", "bot.notify",
+                                         "bot.settings", "bot.commands", "bot.telegram", "bot.daemon"]) == []
+    assert not any(isinstance(node, ast.FunctionDef) and node.name in ("lines", "headline")
+                   for path in modules("engine") for node in ast.walk(ast.parse(path.read_text())))
 
 
 def test_notifiers_see_alerts_never_the_engine():

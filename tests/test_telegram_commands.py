@@ -437,7 +437,7 @@ WHY_DAYS = ["2024-07-16", "2024-07-11", "2024-07-18", "2020-03-16", "2008-10-10"
 @pytest.mark.parametrize("day", WHY_DAYS)
 def test_the_why_answer_fits_40_columns_one_sub_condition_a_line(app, day):
     from datetime import date
-    from bot.telegram.why import phone_lines
+    from bot.render.phone import phone_lines
     for rule in app.loaded.rules:
         result = app.explain(rule.id, date.fromisoformat(day))
         lines = phone_lines(result)

@@ -14,6 +14,7 @@ import pytest
 from bot.app import App
 from bot.clock import ET, SimulatedClock
 from bot.settings.live import LiveConfig
+from bot.render.tune import preview_lines
 from bot.store import Store
 from bot.telegram.poller import CommandPoller
 from tests.conftest import ROOT, copy_config
@@ -71,7 +72,7 @@ def test_the_preview_shows_exactly_what_sweep_shows(app):
     preview = app.tune_preview("small-cap-trap", "lead", "6")
     before, after = sweep_figures(app, "lead=5,6")
     assert (preview.before, preview.after) == (before, after)
-    text = "\n".join(preview.lines())
+    text = "\n".join(preview_lines(preview))
     assert f"firings a year: {before.per_year:.2f} → {after.per_year:.2f} ({before.firings} → {after.firings}" \
            in text
     assert "last firings after:  2020-10-08, 2021-01-14, 2024-07-18" in text

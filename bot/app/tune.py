@@ -42,7 +42,6 @@ from bot.errors import ConfigError, UsageError
 log = logging.getLogger(__name__)
 
 PREVIEW_LIFETIME = timedelta(hours=1)  # an Apply button older than this is refused, and says so
-LAST = 3  # last firings shown before -> after
 
 
 # -- the rules in force ------------------------------------------------------------------------------
@@ -197,53 +196,6 @@ class TunePreview:
     @property
     def breaks(self) -> bool:
         return bool(self.broken)
-
-    def lines(self) -> list[str]:
-        b, a = self.before, self.after
-        span = f" over {b.span_from} .. {b.span_to}" if b.span_from else ""
-        out = [f"Preview: {self.rule} {self.name} {_num(self.current)} → {_num(self.value)} "
-               f"(now {_num(self.current)} from {self.source})",
-               f"  firings a year: {_rate(b.per_year)} → {_rate(a.per_year)} ({b.firings} → {a.firings}{span})",
-               f"  last firings before: {_dates(b.dates)}",
-               f"  last firings after:  {_dates(a.dates)}"]
-        fb, fa = b.forward.get(20), a.forward.get(20)
-        if self.benchmark and fb is not None and fa is not None:
-            way = "down" if self.direction == "down" else "up"
-            out.append(f"  {self.benchmark} 20 sessions later: {_pct(fb.mean)} → {_pct(fa.mean)} on average "
-                       f"(baseline {_pct(fb.baseline)}); {way} {_share(fb.hit_rate)} → {_share(fa.hit_rate)} "
-                       f"of the time (baseline {_share(fb.baseline_hit_rate)})")
-        if any(self.verdict):
-            out.append(f"  20-session verdict: {self.verdict[0] or '-'} → {self.verdict[1] or '-'}")
-        for dep, (n0, n1) in self.dependents.items():
-            out.append(f"  {dep} (reads it through fired()): {n0} → {n1} firing(s)")
-        for warning in self.warnings:
-            out.append(f"  warning: {warning}")
-        if self.tests_path is None:
-            out.append("  golden tests: none (no rules.test.yaml beside the rules)")
-        elif self.broken:
-            out.append(f"  golden tests ({self.tests_path}): the change BREAKS {len(self.broken)} of "
-                       f"{self.tests_total}:")
-            out.extend(f"    {line}" for line in self.broken)
-        else:
-            out.append(f"  golden tests ({self.tests_path}): all {self.tests_total} still pass")
-        out.extend(f"  now passes: {line}" for line in self.mended)
-        return out
-
-
-def _rate(value) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{value:+.2f}%"
-
-
-def _share(value) -> str:
-    return "-" if value is None else f"{value * 100:.0f}%"
-
-
-def _dates(days) -> str:
-    return ", ".join(d.isoformat() for d in days[-LAST:]) or "none"
 
 
 def preview(app, rule_id: str, name: str, value) -> TunePreview:
@@ -473,12 +425,6 @@ class ParamView:
     file_value: float
     source: str  # file | phone override
     nearby: list[tuple[float, float | None]]  # (value, firings a year)
-
-    def line(self) -> str:
-        origin = "file" if self.source == "file" else f"phone override; file: {_num(self.file_value)}"
-        near = ", ".join(f"[{_num(v)}: {_rate(r)}]" if v == self.value else f"{_num(v)}: {_rate(r)}"
-                         for v, r in self.nearby)
-        return f"{self.name} = {_num(self.value)} ({origin})\n  firings a year: {near}"
 
 
 def params_view(app, rule_id: str) -> list[ParamView]:

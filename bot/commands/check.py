@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bot.commands.common import build_app, parse_date, print_json, weekday
+from bot.commands.common import build_app, parse_date, print_json
 from bot.errors import StoreError
+from bot.render.check import check_lines
 
 
 def run(args) -> int:
@@ -25,14 +26,5 @@ def run(args) -> int:
     if args.json:
         print_json(result.to_json(), args.pretty)
         return code
-    print(f"Session {weekday(result.session)}: {len(result.rules)} rule(s), {len(result.fired)} fire(s).")
-    for state in result.rules:
-        mark = "FIRES" if state.fires else ("holds" if state.holds else "quiet")
-        print(f"\n{mark:5}  {state.id} [{state.severity}] {state.title}")
-        if state.not_sent:
-            print(f"       holds, not sent: {state.not_sent}")
-        if state.fires or args.verbose_values:
-            print(f"       {state.message}")
-        if state.gaps:
-            print(f"       inputs: {'; '.join(state.gaps)}")
+    print("\n".join(check_lines(result, args.verbose_values)))
     return code

@@ -62,7 +62,3 @@ def print_json(data, pretty: bool = False) -> None:
     """JSON on stdout: compact by default (machines read it), indented with --pretty."""
     json.dump(data, sys.stdout, indent=2 if pretty else None, separators=None if pretty else (",", ":"))
     sys.stdout.write("\n")
-
-
-def weekday(ts) -> str:
-    return f"{ts:%Y-%m-%d} ({ts:%a})"

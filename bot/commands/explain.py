@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from bot.commands.common import build_app, parse_date, print_json
+from bot.render.explain import explain_lines
 
 
 def run(args) -> int:
@@ -15,5 +16,5 @@ def run(args) -> int:
         return 0
     if result.note:
         print(f"note: {result.note}", file=sys.stderr)
-    print("\n".join(result.lines()))
+    print("\n".join(explain_lines(result)))
     return 0

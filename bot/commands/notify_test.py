@@ -6,7 +6,7 @@ import sys
 
 from bot.commands.common import build_app
 from bot.errors import DeliveryError
-from bot.render import channel_line, trouble_line
+from bot.render.status import channel_line, trouble_line
 
 
 def run(args) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.commands.common import build_app, print_json
-from bot.render import claim_text
+from bot.render.status import claim_text
 
 
 def run(args) -> int:

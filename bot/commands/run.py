@@ -11,7 +11,7 @@ from bot.clock import ET
 from bot.commands.common import build_app
 from bot.daemon.runner import Daemon
 from bot.errors import DataError, StoreError
-from bot.render import channel_line, trouble_line
+from bot.render.status import channel_line, trouble_line
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.commands.common import build_app
-from bot.render import status_lines
+from bot.render.status import status_lines
 
 
 def run(args) -> int:

@@ -11,6 +11,7 @@ import getpass
 
 from bot.commands.common import build_app
 from bot.errors import UsageError
+from bot.render.tune import param_line, preview_lines
 
 USAGE = "write RULE NAME=VALUE, e.g. closebell tune small-cap-trap lead=6 (or --list, --history, --export)"
 
@@ -54,13 +55,13 @@ def run(args) -> int:
         return 0
     if not args.setting:
         for view in app.tune_params(args.rule):
-            print(view.line())
+            print(param_line(view))
         return 0
     name, sep, value = args.setting.partition("=")
     if not sep or not name.strip() or not value.strip():
         raise UsageError(f"'{args.setting}': " + USAGE)
     preview = app.tune_preview(args.rule, name.strip(), value)
-    print("\n".join(preview.lines()))
+    print("\n".join(preview_lines(preview)))
     if args.apply:
         if preview.breaks and not args.break_tests:
             raise UsageError("the change breaks the golden tests above; add --break-tests to apply it anyway")

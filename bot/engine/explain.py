@@ -162,65 +162,6 @@ class Explanation:
             out["revised"] = self.revised
         return out
 
-    def headline(self) -> str:
-        d, v = self.date.isoformat(), self.verdict
-        if v == "fired":
-            return f"{self.rule} fired on {d}"
-        if v == "cooldown":
-            return f"{self.rule} held on {d} but was in cooldown since {self.since}"
-        if v == "pending_for":
-            k, n = self.progress
-            return f"{self.rule} held on {d} but `for` is not met yet: {k} of {n} sessions in a row"
-        if v == "active":
-            return f"{self.rule} held on {d}, still active since it fired on {self.since} (not cleared)"
-        if v == "unknown":
-            why = "; ".join(m.reason for m in self.missing)
-            return f"{self.rule} was unknown on {d}" + (f": {why}" if why else "")
-        return f"{self.rule} did not hold on {d}"
-
-    def lines(self) -> list[str]:
-        """The plain text form shared by the CLI and the chat command: verdict, tree, neighbours."""
-        out = [self.headline()]
-        rows: list[tuple[str, str, str, str]] = []
-
-        def visit(node: ExplainNode, depth: int):
-            state = {True: "true", False: "false", None: "unknown"}[node.holds]
-            value = detail = ""
-            if node.kind == "compare":
-                value = _num(node.value)
-                if node.holds is False and node.margin == 0:
-                    detail = "at the threshold"
-                elif node.holds is False and node.move is not None:
-                    detail = f"needs {node.move:+.2f} more"
-                elif node.holds is True and node.margin is not None:
-                    detail = f"{abs(node.margin):.2f} to spare"
-            elif node.kind == "leaf" and node.value is not None and node.op is None and node.note is None:
-                value = _num(node.value) if node.holds is None else ""
-            if node.note:
-                detail = node.note
-            if node.missing:
-                state += " (" + "; ".join(m.reason for m in node.missing) + ")"
-            rows.append(("  " * depth + node.expr, value, detail, state))
-            for child in node.children:
-                visit(child, depth + 1)
-
-        visit(self.condition, 1)
-        width = max(len(r[0]) for r in rows)
-        vwidth = max((len(r[1]) for r in rows), default=0)
-        dwidth = max((len(r[2]) for r in rows), default=0)
-        for expr, value, detail, state in rows:
-            out.append(f"{expr.ljust(width)}  {value.rjust(vwidth)}  {detail.ljust(dwidth)}  {state}".rstrip())
-        out.append(f"last fired before: {self.last_fired_before or 'never (in the data)'}; "
-                   f"next after: {self.next_fired_after or 'none (in the data)'}")
-        out += [f"note: {line}" for line in self.revised]
-        return out
-
-
-def _num(x) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:.2f}" if x == 0 or abs(x) >= 0.01 else f"{x:.4g}"
-
 
 def _r(x) -> float | None:
     x = float(x)

@@ -21,7 +21,7 @@ from bot.clock import ET
 from bot.notify.buttons import parse_callback
 from bot.telegram.reply import Reply, error_text, send_reply
 from bot.telegram.tune import answer_tune_button, is_tune_button
-from bot.telegram.why import phone_lines
+from bot.render.phone import phone_lines
 
 log = logging.getLogger(__name__)
 

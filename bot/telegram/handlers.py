@@ -20,7 +20,10 @@ from typing import Callable
 
 from bot.clock import ET
 from bot.errors import UsageError
-from bot.render import status_lines
+from bot.render.alerts import last_alerts_lines, rules_lines
+from bot.render.check import check_phone_lines
+from bot.render.explain import explain_lines
+from bot.render.status import status_lines
 from bot.settings.paths import out_of_range
 from bot.settings.yamlfile import did_you_mean
 from bot.telegram.reply import Reply, error_text
@@ -87,25 +90,11 @@ def _status(args, app):
 
 
 def _rules(args, app):
-    lines = []
-    for rule in app.rules_overview():
-        muted = f" (muted until {rule.muted_until.astimezone(ET):%m-%d %H:%M})" if rule.muted_until else ""
-        last = f"{rule.last_fired:%Y-%m-%d}" if rule.last_fired else "never"
-        lines.append(f"{rule.id} [{rule.severity}]{muted}\n  {rule.title}; last fired {last}")
-        if rule.tuned:
-            lines.append(f"  {rule.tuned} (/tune {rule.id})")
-    return Reply("\n".join(lines) or "No rules.")
+    return Reply("\n".join(rules_lines(app.rules_overview())))
 
 
 def _check(args, app):
-    result = app.check()
-    lines = [f"Session {result.session:%a %Y-%m-%d}: {len(result.fired)} of {len(result.rules)} rule(s) fire."]
-    for state in result.fired:
-        lines.append(f"• {state.id}: {state.message}")
-    for state in result.rules:
-        if state.gaps:
-            lines.append(f"({state.id}: {'; '.join(state.gaps)})")
-    return Reply("\n".join(lines))
+    return Reply("\n".join(check_phone_lines(app.check())))
 
 
 def _why(args, app):
@@ -121,13 +110,12 @@ def _why(args, app):
         if why:
             return Reply(why)
     result = app.explain(args[0], day)
-    return Reply("\n".join(([f"({result.note})"] if result.note else []) + result.lines()))
+    return Reply("\n".join(([f"({result.note})"] if result.note else []) + explain_lines(result)))
 
 
 def _last(args, app):
     count = min(int(args[0]), 50) if args and args[0].isdigit() and len(args[0]) < 4 else 5
-    lines = [f"{a.session:%Y-%m-%d} {a.rule_id}: {a.text}" for a in app.last_alerts(count)]
-    return Reply("\n".join(lines) or "No alerts sent yet.")
+    return Reply("\n".join(last_alerts_lines(app.last_alerts(count))))
 
 
 def _chart(args, app):

@@ -26,6 +26,7 @@ import logging
 import re
 
 from bot.settings import env
+from bot.render.tune import param_line, preview_lines
 from bot.telegram.reply import Reply
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def tune(args, app) -> Reply:
     rule_id = args[0]
     who = CHAT.get()
     if len(args) == 1:
-        lines = [f"{rule_id}:"] + [view.line() for view in app.tune_params(rule_id)]
+        lines = [f"{rule_id}:"] + [param_line(view) for view in app.tune_params(rule_id)]
         lines.append(f"Send /tune {rule_id} NAME VALUE for a preview (nothing changes until you press Apply).")
         return Reply("\n".join(lines))
     if len(args) == 2 and args[1].lower() == "reset":
@@ -56,7 +57,7 @@ def tune(args, app) -> Reply:
     if len(args) != 3:
         return Reply(f"Usage: {USAGE}, e.g. /tune {rule_id} lead 6")
     preview_id, preview = app.tune_open(rule_id, args[1], args[2], who)
-    text = "\n".join(preview.lines()) + "\nThis preview can be applied for 1 hour."
+    text = "\n".join(preview_lines(preview)) + "\nThis preview can be applied for 1 hour."
     if preview.breaks:
         text += "\nIt breaks a golden test: Apply asks you to confirm once more."
     return Reply(text, markup=keyboard(preview_id, [("a", "⚠️ Apply" if preview.breaks else "✅ Apply"),

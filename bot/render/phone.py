@@ -1,4 +1,4 @@
-"""The Why? button's answer, shaped for a phone: one sub-condition per line, at most 40 characters wide.
+"""`explain` for a phone (the Why? button's answer): one sub-condition per line, at most 40 characters wide.
 
 `explain`'s text is a table for a terminal (expression, value, margin and
 state in columns over 100 characters wide), which a phone wraps into noise in
@@ -13,32 +13,18 @@ from __future__ import annotations
 
 import textwrap
 
+from bot.render.explain import headline, margin_words, num
+
 WIDTH = 40
 MARK = {True: "✓", False: "✗", None: "?"}
 LOGIC = {"and": "all of:", "or": "any of:", "not": "not:"}
 MAX_INDENT = 6  # deeper conditions stay at this indent, so a nested rule still leaves room for its text
 
 
-def _num(x) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:.2f}" if x == 0 or abs(x) >= 0.01 else f"{x:.4g}"
-
-
 def _wrap(text: str, indent: int = 0, hang: int = 0) -> list[str]:
     """`text` in lines of at most WIDTH, the first indented by `indent`, the rest by `indent + hang`."""
     return textwrap.wrap(text, WIDTH, initial_indent=" " * indent, subsequent_indent=" " * (indent + hang),
                          break_long_words=True, break_on_hyphens=False) or [""]
-
-
-def _margin(node) -> str:
-    if node.holds is False and node.margin == 0:
-        return "at the threshold"
-    if node.holds is False and node.move is not None:
-        return f"needs {node.move:+.2f} more"
-    if node.holds is True and node.margin is not None:
-        return f"{abs(node.margin):.2f} to spare"
-    return ""
 
 
 def _node(node, depth: int) -> list[str]:
@@ -48,11 +34,11 @@ def _node(node, depth: int) -> list[str]:
     out = _wrap(f"{mark} {head}", indent, hang=2)
     detail = []
     if node.kind == "compare":
-        words = f"{_num(node.value)} vs {_num(node.threshold)}"
-        margin = _margin(node)
+        words = f"{num(node.value)} vs {num(node.threshold)}"
+        margin = margin_words(node)
         detail.append(f"{words}, {margin}" if margin else words)
     elif node.kind == "leaf" and node.value is not None and node.holds is None and node.note is None:
-        detail.append(_num(node.value))
+        detail.append(num(node.value))
     if node.note:
         detail.append(node.note)
     detail += [m.reason for m in node.missing]
@@ -65,7 +51,7 @@ def _node(node, depth: int) -> list[str]:
 
 def phone_lines(result) -> list[str]:
     """An Explanation (bot.app's explain) as lines of at most WIDTH characters."""
-    out = _wrap(result.headline(), hang=2)
+    out = _wrap(headline(result), hang=2)
     if result.note:
         out += _wrap(f"({result.note})", hang=1)
     out += _node(result.condition, 0)
