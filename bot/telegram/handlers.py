@@ -22,7 +22,7 @@ from bot.clock import ET
 from bot.errors import UsageError
 from bot.render import status_lines
 from bot.settings.paths import out_of_range
-from bot.settings.yamlfile import did_you_mean
+from bot.suggest import did_you_mean
 from bot.telegram.reply import Reply, error_text
 from bot.telegram.tune import DESCRIPTION as TUNE_DESCRIPTION, SYNTAX as TUNE_SYNTAX, tune as _tune
 
