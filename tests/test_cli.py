@@ -80,3 +80,9 @@ def test_every_example_parses_the_same_with_only_its_own_parser():
     assert len(examples) >= len(COMMANDS)
     for argv in examples:
         assert build_parser(only=named_command(argv)).parse_args(argv) == full.parse_args(argv), argv
+
+
+def test_a_pipe_closed_early_ends_quietly(data_dir):
+    proc = subprocess.run(f"{sys.executable} -m bot backtest --all --data-dir {data_dir} | head -1", shell=True,
+                          cwd=ROOT, capture_output=True, text=True, env=subprocess_env(), timeout=300)
+    assert proc.stdout.startswith("Backtest ") and proc.stderr == ""

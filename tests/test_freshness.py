@@ -1,16 +1,21 @@
 """Stale data: which series are older than their sources explain, and since when (bot.data.freshness),
-and which sessions a series is expected to have a value for (bot.data.calendar.expects_value)."""
+and which sessions a series is expected to have a value for (bot.data.calendar.expects_value); end to end,
+what a user sees of it: `status` marks it, `check` names it, one notice per stale episode."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import pytest
 
+from bot.clock import ET
+from bot.daemon.replay import Arrivals
 from bot.data import calendar
 from bot.data.freshness import Stale, stale
 from bot.settings.models import SeriesDef
+from tests.apps import make_app
+from tests.conftest import copy_config
 
 IWM = SeriesDef(name="IWM", units="price", source="yahoo")
 DGS10 = SeriesDef(name="DGS10", units="percent", source="treasury")
@@ -94,3 +99,28 @@ def test_the_real_history_as_of_2026_06_15(data_dir, series_defs):
     assert (rows["DGS10"].last, rows["DGS10"].sessions_behind) == (date(2026, 6, 11), 2)
     assert (rows["IWM"].last, rows["IWM"].sessions_behind) == (date(2026, 6, 12), 1)
     assert stale(series_defs, last, date(2026, 6, 12), releases) == []  # the evening the files were cut
+
+
+@pytest.fixture
+def config(tmp_path):
+    return copy_config(tmp_path)
+
+
+def test_stale_series_are_marked_by_status_named_by_check_and_noticed_once_per_episode(tmp_path, config,
+                                                                                     data_dir):
+    app, out = make_app(tmp_path, config, data_dir, datetime(2024, 7, 10, 21, 0, tzinfo=ET))
+
+    def iwm_stops(store, loaded, names, session, today):  # IWM's feed dies after 07-08
+        rows = Arrivals(str(data_dir))(store, loaded, [n for n in names if n != "IWM"], session)
+        if pd.Timestamp(session) <= pd.Timestamp("2024-07-08"):
+            rows += Arrivals(str(data_dir))(store, loaded, ["IWM"], session)
+        return rows
+    app.fetcher = iwm_stops
+    for day in ("2024-07-08", "2024-07-09", "2024-07-10"):
+        app.clock.set(datetime.combine(pd.Timestamp(day).date(), datetime.min.time(), ET) + timedelta(hours=21))
+        app.run_session(day)
+    notices = [line for line in out.getvalue().splitlines() if "notice:stale" in line]
+    assert len(notices) == 1 and "IWM" in notices[0] and "small-cap-trap" in notices[0]
+    status = app.status()
+    assert [s.name for s in status.series if s.stale] == ["IWM"]
+    assert app.check().stale[0].series == "IWM"

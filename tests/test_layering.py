@@ -166,3 +166,30 @@ def test_channel_and_severity_names_are_defined_once():
                 if home and str(path.relative_to(BOT.parent)) != home:
                     repeated.append(f"{path.relative_to(BOT.parent)}:{node.lineno}")
     assert repeated == []
+
+
+# -- one home for each thing: callers import it from there, never through a module that re-exports it -------
+
+def importers_of(module: str) -> list[str]:
+    """Every module under bot/ that imports `module` (or a name from it)."""
+    return sorted(str(p.relative_to(BOT.parent)) for p in BOT.rglob("*.py") if module in imports_of(p))
+
+
+def test_only_the_backtest_imports_the_backtest_report():
+    """Forward returns, spans and rounding live in bot.engine.returns and validate's warnings in
+    bot.engine.warnings, so nothing reaches into the backtest report for a helper."""
+    assert importers_of("bot.engine.report") == ["bot/app/backtest.py"]
+
+
+def test_names_are_imported_from_their_one_home():
+    """A name imported from anywhere but where it is defined is a re-export someone must trace."""
+    homes = {"did_you_mean": "bot.suggest", "direction_of": "bot.engine.returns",
+             "benchmark_of": "bot.engine.returns", "atoms": "bot.engine.expr",
+             "never_fired_warnings": "bot.engine.warnings", "never_reached_warnings": "bot.engine.warnings"}
+    elsewhere = []
+    for path in sorted(BOT.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                elsewhere += [f"{path.relative_to(BOT.parent)}:{node.lineno}: {alias.name} from {node.module}"
+                              for alias in node.names if homes.get(alias.name, node.module) != node.module]
+    assert elsewhere == []

@@ -10,7 +10,9 @@ import pytest
 
 from bot.app.evaluation import prepare
 from bot.engine.evaluate import forward_return
-from bot.engine.report import never_fired_warnings, never_reached_warnings, rounded, rounded_json, summarize
+from bot.engine.report import summarize
+from bot.engine.returns import rounded, rounded_json
+from bot.engine.warnings import never_fired_warnings, never_reached_warnings
 from bot.settings.load import load_series
 from bot.settings.rules_file import loads_rules
 from tests.conftest import ROOT

@@ -1,12 +1,15 @@
-"""settings.yaml and series.yaml: typed, validated once, mistakes reported at file:line:col."""
+"""settings.yaml, series.yaml and the environment (.env): typed, validated once, mistakes reported at file:line:col."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 
 from bot.errors import ConfigError
 from bot.settings.load import load_series, load_settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, subprocess_env
 
 
 def test_the_shipped_settings_and_series_are_valid():
@@ -132,3 +135,16 @@ def test_the_environment_names_are_one_list():
     from bot.settings.environment import WRITE, EnvironmentModel
     assert tuple(EnvironmentModel.model_fields) == NAMES and tuple(WRITE) == NAMES
     assert set(SECRET_NAMES) <= set(NAMES)
+
+
+def test_dotenv_in_the_working_directory_configures_a_channel(tmp_path, telegram):
+    (tmp_path / ".env").write_text(f"# secrets\nTELEGRAM_BOT_TOKEN={telegram.token}\nTELEGRAM_CHAT_IDS=1001\n"
+                                   f"TELEGRAM_BASE_URL={telegram.url}\n")
+    env = subprocess_env(CLOSEBELL_HOME=tmp_path / "home", CLOSEBELL_CONFIG=ROOT / "config")
+    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_IDS", "TELEGRAM_BASE_URL"):
+        env.pop(name, None)
+    proc = subprocess.run([sys.executable, "-m", "bot", "notify-test", "--channel", "telegram"], cwd=tmp_path,
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "telegram:1001: ok"
+    assert telegram.token not in proc.stdout + proc.stderr

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.engine.report import rounded, rounded_json, summarize
+from bot.engine.report import summarize
+from bot.engine.returns import rounded, rounded_json
 from bot.errors import UsageError
 
 CHUNK = 64  # rules whose forward returns `rule_texts` formats as one array
@@ -40,7 +41,7 @@ class BacktestResult:
     def rule_texts(self, chunk: int = CHUNK):
         """(report, its JSON text) per rule: `json.dumps(self.rule_json(report), separators=(",", ":"))`
         character for character, made faster. The forward returns of `chunk` rules at a time are formatted
-        as one array (bot.engine.report.rounded_json), so no float goes through repr one by one, and only
+        as one array (bot.engine.returns.rounded_json), so no float goes through repr one by one, and only
         one chunk's text is in memory at once."""
         compact = {"separators": (",", ":")}
         for begin in range(0, len(self.reports), chunk):

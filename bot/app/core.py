@@ -28,7 +28,7 @@ from bot.engine import frame as frames
 from bot.engine.rules import names_in
 from bot.errors import ClosebellError, ConfigError, DataError, UsageError
 from bot.settings.live import LiveConfig, Loaded
-from bot.engine.suggest import did_you_mean
+from bot.suggest import did_you_mean
 
 # Each verb imports what only it needs inside its method (marked `deliberately lazy`), so `check` pays for
 # the evaluation alone: explain, sweep, the tests file, the backtest report, the notifiers and the outbox
@@ -194,7 +194,7 @@ class App:
     def sweep(self, rule_id: str, specs, start: date | None = None, end: date | None = None,
               holdout: date | None = None):
         """The rule's firings for every parameter value (a grid for two names), in one vectorized pass."""
-        from bot.engine.report import direction_of  # deliberately lazy: only for sweep
+        from bot.engine.returns import direction_of  # deliberately lazy: only for sweep
         from bot.engine.sweep import holdout_check, parse_grid, sweep  # deliberately lazy: as above
         rule = self.rule(rule_id)
         if start and end and start > end:
@@ -241,7 +241,7 @@ class App:
     def warnings(self):
         """What validates but says nothing: rules that never fired over the data, thresholds never reached.
         Empty when no data is at hand (no --data-dir and an empty store)."""
-        from bot.engine.report import never_fired_warnings, never_reached_warnings  # deliberately lazy: validate
+        from bot.engine.warnings import never_fired_warnings, never_reached_warnings  # deliberately lazy: validate
         try:
             evaluation = self.evaluate().evaluation
         except DataError:

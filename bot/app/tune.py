@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from bot.engine.suggest import did_you_mean
 from bot.errors import ConfigError, UsageError
+from bot.suggest import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +201,9 @@ class TunePreview:
 def preview(app, rule_id: str, name: str, value) -> TunePreview:
     """The evidence for `rule_id` `name` = `value`, against the rules in force; nothing is changed."""
     from bot.engine import evaluate as engine  # deliberately lazy: the preview's own evaluation
-    from bot.engine.report import benchmark_of, direction_of, never_reached_warnings  # deliberately lazy: as above
+    from bot.engine.returns import benchmark_of, direction_of  # deliberately lazy: as above
     from bot.engine.sweep import sweep  # deliberately lazy: as above
+    from bot.engine.warnings import never_reached_warnings  # deliberately lazy: as above
     loaded = app.loaded
     rule = app.rule(rule_id)
     value = parse_value(value)

@@ -15,8 +15,8 @@ from typing import Mapping
 from bot.engine import expr as E
 from bot.engine.functions import FUNCTIONS, MAX_WINDOW, M, N, RULE, X, is_window
 from bot.engine.messages import Template, parse_template
-from bot.engine.suggest import did_you_mean
 from bot.errors import TemplateError
+from bot.suggest import did_you_mean
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from bot.engine.report import first_evaluable, per_year, rate_span, window
+from bot.engine.returns import first_evaluable, per_year, rate_span, window
 
 KINDS = ("fires_within", "quiet_within", "fires", "quiet", "at_most_per_year", "at_least_per_year")
 EXPLAIN_COMMAND = "closebell explain {rule} --date {date}"

@@ -19,7 +19,6 @@ from bot.engine import expr as E
 from bot.engine.expr import unparse
 from bot.engine.frame import MAX_CARRY
 from bot.engine.functions import FUNCTIONS, N
-from bot.engine.report import atoms
 
 VERDICTS = ("fired", "cooldown", "pending_for", "active", "false", "unknown")
 
@@ -390,7 +389,7 @@ def closest_session(evaluation, rule, lo: int, hi: int) -> int:
     held = evaluation.holds[rule.id][lo:hi + 1] == 1.0
     true_count = np.zeros(hi - lo + 1)
     shortfall = np.zeros(hi - lo + 1)
-    for atom in atoms(rule.condition):
+    for atom in E.atoms(rule.condition):
         values = context.eval(atom)[lo:hi + 1]
         true_count += values == 1.0
         if isinstance(atom, E.Binary) and atom.op in E.COMPARISONS:

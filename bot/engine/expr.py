@@ -306,6 +306,15 @@ def walk(node: Node):
         yield from walk(node.right)
 
 
+def atoms(node: Node) -> list[Node]:
+    """The conditions joined by and/or/not: comparisons and true/false calls, each once."""
+    if isinstance(node, Binary) and node.op in ("and", "or"):
+        return atoms(node.left) + atoms(node.right)
+    if isinstance(node, Unary) and node.op == "not":
+        return atoms(node.operand)
+    return [node]
+
+
 def substitute(node: Node, values) -> Node:
     """The tree with every parameter name (a Name or an already bound Param) in `values` bound to its value."""
     if isinstance(node, Param):

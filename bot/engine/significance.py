@@ -13,7 +13,7 @@ does as well, and how wide the figure's uncertainty is:
   never 0). One-sided: `up` counts draws at least as high, `down` at least as
   low. A rule without a declared `direction` is judged in the direction the
   report already uses for it (down for warning/critical, up for info: see
-  bot.engine.report.direction_of), so every rule has exactly one side.
+  bot.engine.returns.direction_of), so every rule has exactly one side.
 - **90% interval for the mean** (percentile bootstrap over the firings'
   returns) and a **90% Wilson interval** for the hit rate.
 - **A verdict**: "too few firings to say" under MIN_FIRINGS; else "edge in the

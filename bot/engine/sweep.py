@@ -26,8 +26,8 @@ from bot.engine import expr as E
 from bot.engine import rules as rules_mod
 from bot.engine import significance
 from bot.engine.functions import FUNCTIONS, N
-from bot.engine.report import (HORIZONS, ForwardStats, ReturnsCache, benchmark_of, day_of, direction_of,
-                               first_evaluable, per_year, rate_span, to_dates, window)
+from bot.engine.returns import (HORIZONS, ForwardStats, ReturnsCache, benchmark_of, day_of, direction_of,
+                                first_evaluable, per_year, rate_span, to_dates, window)
 from bot.errors import SweepError
 
 MAX_COMBINATIONS = 10_000
@@ -178,7 +178,7 @@ class HoldoutCheck:
 
 def holdout_check(rows: Sequence["SweepRow"], direction: str = "up", horizon: int = 20) -> HoldoutCheck | None:
     """The in-sample choice among `rows` (made with a holdout) and its out-of-sample result; `direction`
-    is the rule's (bot.engine.report.direction_of)."""
+    is the rule's (bot.engine.returns.direction_of)."""
     judged = [r for r in rows if r.before is not None and horizon in r.before.forward
               and r.before.forward[horizon].p_value is not None]
     if not judged:

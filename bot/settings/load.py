@@ -13,6 +13,7 @@ from bot.settings import yamlfile
 from bot.settings import values
 from bot.settings.models import SeriesFile, Settings, freeze
 from bot.settings.paths import config_dir
+from bot.suggest import did_you_mean
 
 
 def model_fields_at(model: type[BaseModel], path: tuple) -> list[str]:
@@ -85,7 +86,7 @@ def load_series(path: str | Path | None = None, display: str | None = None) -> d
             if ref.source not in SOURCES:
                 where = ("series", name, "source") if i == 0 else ("series", name, "fallback", "source")
                 problems.append(doc.problem(where, f"unknown source '{ref.source}'"
-                                                   f"{yamlfile.did_you_mean(ref.source, SOURCES)} "
+                                                   f"{did_you_mean(ref.source, SOURCES)} "
                                                    f"(known: {', '.join(SOURCES)})"))
     if problems:
         raise ConfigError(sorted(problems))
@@ -98,7 +99,7 @@ def load_settings(path: str | Path | None = None) -> values.Settings:
         return freeze(Settings())
     doc = yamlfile.load(path)
     settings = validate_document(doc, Settings)
-    unknown = [doc.problem(("sources", name), f"unknown source '{name}'{yamlfile.did_you_mean(name, SOURCES)} "
+    unknown = [doc.problem(("sources", name), f"unknown source '{name}'{did_you_mean(name, SOURCES)} "
                                               f"(known: {', '.join(SOURCES)})", prefer_key=True)
                for name in settings.sources if name not in SOURCES]
     if unknown:

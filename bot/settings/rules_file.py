@@ -28,7 +28,8 @@ from bot.errors import ConfigError
 from bot.settings import yamlfile
 from bot.settings.load import validate_part
 from bot.settings.models import Channel, Severity
-from bot.settings.yamlfile import Problem, did_you_mean
+from bot.settings.yamlfile import Problem
+from bot.suggest import did_you_mean
 
 RULE_ID = r"^[A-Za-z0-9_-]{1,64}$"
 PARAM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")

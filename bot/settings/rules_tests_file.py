@@ -31,7 +31,8 @@ from bot.engine.expectations import KINDS, Expectation
 from bot.errors import ConfigError
 from bot.settings import yamlfile
 from bot.settings.paths import out_of_range
-from bot.settings.yamlfile import Problem, did_you_mean
+from bot.settings.yamlfile import Problem
+from bot.suggest import did_you_mean
 
 KEYS = ("rule", *KINDS, "from", "to")
 _EXAMPLE = {

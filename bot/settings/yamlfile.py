@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
-from bot.engine.suggest import did_you_mean  # noqa: F401 - re-exported for settings and commands
 from bot.errors import ConfigError
 from bot.settings.paths import MAX_CONFIG_BYTES, read_small
+from bot.suggest import did_you_mean
 
 MAX_BYTES = MAX_CONFIG_BYTES  # a rules file is hand-written; anything larger is a mistake
 

@@ -25,7 +25,7 @@ from bot.render.check import check_phone_lines
 from bot.render.explain import explain_lines
 from bot.render.status import status_lines
 from bot.settings.paths import out_of_range
-from bot.settings.yamlfile import did_you_mean
+from bot.suggest import did_you_mean
 from bot.telegram.reply import Reply, error_text
 from bot.telegram.tune import DESCRIPTION as TUNE_DESCRIPTION, SYNTAX as TUNE_SYNTAX, tune as _tune
 

@@ -1,4 +1,9 @@
-"""Did-you-mean for names a user typed: series, functions, fields, rule ids, commands."""
+"""Did-you-mean for names a user typed: series, functions, fields, rule ids, commands.
+
+Every layer names things a user can misspell (the engine its functions, the settings their fields, the
+app its rules, the chat adapter its commands), so the one copy lives beside bot/errors.py and
+bot/clock.py, below all of them: each imports it from here, none through another layer.
+"""
 
 from __future__ import annotations
 
