@@ -338,7 +338,7 @@ def test_an_isolated_daemon_runs_each_job_in_a_child_on_its_last_good_rules(stor
     assert outcome.status == "done", outcome.line()
     assert outcome.queued == 1  # soft-cpi-rotation, to the console
     assert multiprocessing.active_children() == []
-    assert [(r.rule_id, f"{r.session}", r.channel, r.status) for r in store.outbox_rows()] == \
+    assert [(r.rule_id, f"{r.session}", r.channel, r.status) for r in store.outbox.rows()] == \
         [("soft-cpi-rotation", "2024-07-11", "console", "sent")]
     out = capfd.readouterr().out
     assert out.count("soft-cpi-rotation") == 1, out

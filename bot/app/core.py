@@ -81,7 +81,7 @@ class App:
             self._store.close()
 
     def _config_problem(self, key, text):
-        from bot.notify.outbox import admin_notice  # deliberately lazy: the outbox only when there is a problem
+        from bot.notify.delivery import admin_notice  # deliberately lazy: the outbox only when there is a problem
         admin_notice(self.store, self.config.current.settings, key, text, session=self.clock.today_et(),
                      now=self.clock.now())
 
@@ -300,7 +300,7 @@ class App:
 
     def _session_job(self, session, late, final, prepared) -> R.SessionOutcome:
         from bot.app.session import live_fetch, missing_for, missing_in  # deliberately lazy: run and replay only
-        from bot.notify.outbox import admin_notice  # deliberately lazy: as above
+        from bot.notify.delivery import admin_notice  # deliberately lazy: as above
         day = session.date()
         loaded = self.loaded
         rules, settings = loaded.rules, loaded.settings
@@ -346,7 +346,7 @@ class App:
     def _queue(self, prepared, session, late=False, skip=()) -> int:
         """Store the session's alerts in the outbox (before any send). Returns rows newly queued."""
         from bot.app.session import alerts_for, chart_renderer  # deliberately lazy: only when alerts are sent
-        from bot.notify.outbox import enqueue  # deliberately lazy: as above
+        from bot.notify.delivery import enqueue  # deliberately lazy: as above
         loaded = self.loaded
         pairs = alerts_for(prepared, session, late=late, muted=self.store.mutes(self.clock.now()), skip=skip)
         pairs = tune.mark_alerts(pairs, loaded)  # an alert of a rule tuned from the phone says so
@@ -365,7 +365,7 @@ class App:
     def _notice_stale(self, session):
         """One admin notice per stale episode (keyed by the series and the session it went stale), not one
         per evening; it names the rules that read the series."""
-        from bot.notify.outbox import admin_notice  # deliberately lazy: the session job only
+        from bot.notify.delivery import admin_notice  # deliberately lazy: the session job only
         loaded = self.loaded
         for row in self.stale(session):
             readers = [r.id for r in loaded.rules if row.series in r.needs]
@@ -379,7 +379,7 @@ class App:
         """settings `digest: daily|weekly`: one message after the run, through the outbox (so exactly once)."""
         from bot.app.digest import digest_text, due  # deliberately lazy: explain's text, for digests only
         from bot.notify.alert import Alert  # deliberately lazy: the session job only
-        from bot.notify.outbox import enqueue  # deliberately lazy: as above
+        from bot.notify.delivery import enqueue  # deliberately lazy: as above
         settings = self.loaded.settings
         if not due(settings.digest, session.date(), calendar.next_session(session).date()):
             return 0
@@ -414,7 +414,7 @@ class App:
     def _notice_missed(self, skipped, limit: int):
         """Sessions missed beyond the catch-up window are not evaluated (no burst of stale alerts), and the
         user hears which, once."""
-        from bot.notify.outbox import admin_notice  # deliberately lazy: the outbox only for the daemon's verbs
+        from bot.notify.delivery import admin_notice  # deliberately lazy: the outbox only for the daemon's verbs
         first, last = skipped[0].date(), skipped[-1].date()
         text = (f"Closebell was not running for {len(skipped) + limit} session(s): {first} .. {last} "
                 f"({len(skipped)}) were not evaluated (more than schedule.catch_up_sessions = {limit} missed); "
@@ -506,7 +506,7 @@ class App:
         """Send every due outbox row, one claimed unit at a time (expired claims are recovered first);
         quiet hours hold what may wait."""
         from bot.notify import quiet  # deliberately lazy: delivery only (check --send, run, replay)
-        from bot.notify.outbox import deliver  # deliberately lazy: as above
+        from bot.notify.delivery import deliver  # deliberately lazy: as above
         return deliver(self.store, self.loaded.settings, clock=self.clock, notifiers=self.notifiers,
                        hold_until=quiet.hold_until, ignore_backoff=ignore_backoff, fence=self.fence)
 
@@ -516,7 +516,7 @@ class App:
         from bot.store.outbox import gone, holder_of  # deliberately lazy: as above
         statuses = statuses or (None if include_sent else ("pending", "sending", "failed"))
         now, out = self.clock.now(), []
-        for r in self.store.outbox_rows(statuses, limit=limit):
+        for r in self.store.outbox.rows(statuses, limit=limit):
             owner, lease, over = "", None, False
             if r.status == "sending":
                 holder = holder_of(r)
@@ -529,7 +529,7 @@ class App:
 
     def retry_deliveries(self) -> R.RetryResult:
         """Failed rows back to pending and everything due sent now, whatever the backoff said."""
-        requeued = self.store.outbox_requeue_failed(self.clock.now())
+        requeued = self.store.outbox.requeue_failed(self.clock.now())
         return R.RetryResult(requeued, self.deliver_due(ignore_backoff=True))
 
     # -- state -----------------------------------------------------------------------------------
@@ -555,8 +555,8 @@ class App:
             series.append(R.SeriesState(name, last_dates.get(name), fetch.get("source"), fetch.get("ok"),
                                         fetch.get("message") or "", behind.get(name, "")))
         return R.Status(now=now, store=store.where, last_run=last, next_session=session.date(),
-                        next_run_at=when, series=series, outbox=store.outbox_counts(),
-                        failed=store.outbox_rows(["failed"], limit=5), mutes=store.mutes(now),
+                        next_run_at=when, series=series, outbox=store.outbox.counts(),
+                        failed=store.outbox.rows(["failed"], limit=5), mutes=store.mutes(now),
                         channels=self.channels(), overrides=tune.notes(loaded), instances=instances(store),
                         claimed=self.deliveries(statuses=["sending"], limit=5))
 
@@ -575,7 +575,7 @@ class App:
         """The `count` most recent alerts delivered (one per rule and session, notices left out)."""
         from bot.notify.alert import Alert  # deliberately lazy: the outbox's verbs only
         seen, out = set(), []
-        for row in self.store.outbox_rows(["sent"], limit=500):
+        for row in self.store.outbox.rows(["sent"], limit=500):
             key = (row.rule_id, row.session)
             if ":" in row.rule_id or key in seen:  # notice:..., digest:...: the bot's own messages
                 continue

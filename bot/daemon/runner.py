@@ -197,7 +197,7 @@ class Daemon:
         self.app.fence = self.lock.fence
         lost = False
         try:
-            recovered = self.app.store.outbox_recover(self.app.clock.now())
+            recovered = self.app.store.outbox.recover(self.app.clock.now())
             if recovered:
                 log.warning("%d delivery(ies) were mid-send when the last instance stopped and their claim "
                             "expired: sending again", recovered)
