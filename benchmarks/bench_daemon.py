@@ -39,10 +39,10 @@ def daily_job(home: Path):
     loaded = config.get()
     arrivals.preload(store, loaded, series_needed(loaded.rules), date(2024, 7, 10))
     app = App(config, store=store, fetcher=arrivals, notifiers={"console": Notifier(stream=io.StringIO())})
-    app.run_session("2024-07-10")  # warm: imports, caches
+    app.session_job.run_session("2024-07-10")  # warm: imports, caches
     cpu = time.process_time()
     with timer() as wall:
-        outcome = app.run_session("2024-07-11")
+        outcome = app.session_job.run_session("2024-07-11")
     cpu = time.process_time() - cpu
     print(f"daemon: one daily job (2024-07-11, warm store): {cpu * 1000:.0f} ms CPU, {wall.seconds * 1000:.0f} ms "
           f"wall; {outcome.line()}")

@@ -28,7 +28,7 @@ def alerts():
 def queue_and_deliver(base: Path, channel: str, settings) -> str:
     """Queue COUNT alerts for `channel` in a fresh store, deliver them all; the figures as text."""
     from bot.clock import SYSTEM
-    from bot.notify.outbox import deliver, enqueue
+    from bot.notify.delivery import deliver, enqueue
     from bot.store import Store
     store = Store(f"sqlite:///{base / f'{channel}.db'}")
     with timer() as q:

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.notify.outbox import admin_notice, deliver
+from bot.notify.delivery import admin_notice, deliver
 from bot.notify.routing import admin_channel
 from bot.settings.load import load_settings
 from bot.store import Store

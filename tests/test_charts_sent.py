@@ -21,7 +21,7 @@ import pytest
 from bot.clock import SimulatedClock
 from bot.notify import quiet
 from bot.notify.alert import Alert
-from bot.notify.outbox import deliver, enqueue
+from bot.notify.delivery import deliver, enqueue
 from bot.settings.models import Settings
 from tests.conftest import ROOT
 

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from bot.app import App
+from bot.app.session import SessionJob
 from bot.clock import ET, SimulatedClock
 from bot.daemon.replay import Arrivals
 from bot.daemon.runner import Daemon
@@ -332,13 +333,13 @@ def test_an_isolated_daemon_runs_each_job_in_a_child_on_its_last_good_rules(stor
     assert len(app.loaded.rules) == 6
     rules = config / "rules.yaml"
     rules.write_text(rules.read_text().replace("cooldown: 15", "cooldwn: 15", 1))  # an invalid edit since
-    monkeypatch.setattr(App, "run_due", lambda *a: pytest.fail("the job ran in the daemon's own process"))
+    monkeypatch.setattr(SessionJob, "run_due", lambda *a: pytest.fail("the job ran in the daemon's own process"))
     daemon = Daemon(app, InstanceLock(store), isolated=True)
     outcome = daemon.process(date(2024, 7, 11))
     assert outcome.status == "done", outcome.line()
     assert outcome.queued == 1  # soft-cpi-rotation, to the console
     assert multiprocessing.active_children() == []
-    assert [(r.rule_id, f"{r.session}", r.channel, r.status) for r in store.outbox_rows()] == \
+    assert [(r.rule_id, f"{r.session}", r.channel, r.status) for r in store.outbox.rows()] == \
         [("soft-cpi-rotation", "2024-07-11", "console", "sent")]
     out = capfd.readouterr().out
     assert out.count("soft-cpi-rotation") == 1, out

@@ -99,7 +99,7 @@ def queue(store: Store, count: int, channel: str = "telegram:1001") -> list[str]
     rows = [{"rule_id": rule, "session": date(2024, 7, 11), "channel": channel, "severity": "warning",
              "payload": Alert(rule_id=rule, session=date(2024, 7, 11), severity="warning", title=f"HA {rule}",
                               text=f"alert {rule}").to_json(), "chart": None} for rule in ids]
-    assert store.outbox_add(rows, datetime.now(timezone.utc)) == count
+    assert store.outbox.add(rows, datetime.now(timezone.utc)) == count
     return ids
 
 
@@ -110,7 +110,7 @@ def rules_sent(stub) -> list[str]:
 
 
 def statuses(store: Store) -> dict[str, int]:
-    return store.outbox_counts()
+    return store.outbox.counts()
 
 
 class Run:
@@ -412,13 +412,13 @@ def test_the_journal_records_each_kept_send_once_skips_a_line_cut_by_a_crash_and
     store = Store(pg_url)
     queue(store, 2)
     now = datetime.now(timezone.utc)
-    rows = store.outbox_claim([r.id for r in store.outbox_due(now)], "gone:1:x", now + timedelta(minutes=10))
+    rows = store.outbox.claim([r.id for r in store.outbox.due(now)], "gone:1:x", now + timedelta(minutes=10))
     journal = SendJournal.of(store)
     assert journal.path.parent == tmp_path / "home" and not journal.pending()
     journal.append(rows[0], now)
     with open(journal.path, "a") as handle:
         handle.write('{"id": %d, "sent_at": "2026-' % rows[1].id)  # the process died mid-write
     assert journal.replay(store) == 1
-    assert sorted((r.rule_id, r.status) for r in store.outbox_rows()) == [("ha-0", "sent"), ("ha-1", "sending")]
+    assert sorted((r.rule_id, r.status) for r in store.outbox.rows()) == [("ha-0", "sent"), ("ha-1", "sending")]
     assert journal.path.read_text() == "" and journal.replay(store) == 0
     assert SendJournal.of(Store(f"sqlite:///{tmp_path / 'other.db'}")).path != journal.path  # one file per store

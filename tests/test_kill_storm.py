@@ -104,7 +104,7 @@ def test_a_kill_storm_on_check_send_leaves_nothing_undelivered_or_claimed(telegr
                 problems.append(f"{' '.join(args)}: exit {done.returncode}: {done.stderr[-500:]}")
 
     def claimed_by(pid):
-        return [r for r in store.outbox_rows(["sending"]) if r.owner_pid == pid]
+        return [r for r in store.outbox.rows(["sending"]) if r.owner_pid == pid]
 
     def arrivals(day):
         return sum(f"{day} ·" in call.fields.get("text", "") for call in telegram.sent("sendMessage"))
@@ -151,7 +151,7 @@ def test_a_kill_storm_on_check_send_leaves_nothing_undelivered_or_claimed(telegr
     wanted = {(day, f"storm-{i}") for day in checked for i in range(RULES)}
     undelivered = wanted - set(arrived)
     duplicates = sum(n - 1 for n in arrived.values())
-    counts = store.outbox_counts()
+    counts = store.outbox.counts()
     print(f"\nkill storm ({url.split(':')[0]}): {tally['kills']} SIGKILLs, {tally['mid-send kills']} mid-send "
           f"({tally['rows left claimed']} row(s) left claimed); {len(wanted)} alerts, {len(undelivered)} undelivered, "
           f"{duplicates} duplicate(s), {counts.get('sending', 0)} left sending; outbox {dict(counts)}; "

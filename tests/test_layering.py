@@ -193,3 +193,36 @@ def test_names_are_imported_from_their_one_home():
                 elsewhere += [f"{path.relative_to(BOT.parent)}:{node.lineno}: {alias.name} from {node.module}"
                               for alias in node.names if homes.get(alias.name, node.module) != node.module]
     assert elsewhere == []
+
+
+SESSION_JOB = {"deadline", "run_session", "_session_job", "queue", "stale", "_notice_stale", "_queue_digest",
+               "_heartbeat", "sessions_due", "_notice_missed", "run_due", "catch_up"}
+
+
+def methods_of(path: Path, class_name: str) -> dict[str, ast.FunctionDef]:
+    tree = ast.parse(path.read_text())
+    [cls] = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name]
+    return {n.name: n for n in cls.body if isinstance(n, ast.FunctionDef)}
+
+
+def test_the_session_job_lives_beside_the_alerts_it_builds_and_app_keeps_the_verbs():
+    """The daemon's pipeline is bot/app/session.py's SessionJob; bot/app/core.py is the verbs a user asks.
+    Where App keeps one of the job's names (`run --once` catches up), it hands the call on in one line."""
+    job = methods_of(BOT / "app" / "session.py", "SessionJob")
+    assert SESSION_JOB <= set(job), sorted(SESSION_JOB - set(job))
+    app = methods_of(BOT / "app" / "core.py", "App")
+    body = {name: [s for s in app[name].body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+            for name in SESSION_JOB & set(app)}
+    not_handed_on = [name for name, statements in body.items()
+                     if len(statements) != 1 or "self.session_job." not in ast.unparse(statements[0])]
+    assert not_handed_on == []
+
+
+def test_a_file_name_says_its_one_job_and_the_outbox_table_is_used_through_its_owner():
+    """bot/store/outbox.py is the outbox table (rows, claims, leases); bot/notify/delivery.py queues and sends
+    through it; bot/notify/button_codec.py signs and parses callback data, bot/telegram/buttons.py answers a
+    press. Callers reach the table as `store.outbox`, not through pass-throughs on Store."""
+    from bot.store.store import Store
+    assert not (BOT / "notify" / "outbox.py").exists() and not (BOT / "notify" / "buttons.py").exists()
+    assert (BOT / "notify" / "delivery.py").exists() and (BOT / "notify" / "button_codec.py").exists()
+    assert [name for name in vars(Store) if name.startswith("outbox_")] == []

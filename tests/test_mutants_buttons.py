@@ -1,4 +1,4 @@
-"""The button codec (bot/notify/buttons.py) where `make mutate` found changes no other test noticed.
+"""The button codec (bot/notify/button_codec.py) where `make mutate` found changes no other test noticed.
 
 Each test here failed on a surviving mutant (README, "Tests"): the grouped keyboard's rows and labels, the
 secret taken from TELEGRAM_BOT_TOKEN when none is given, and parse_callback's edges (a December session, a
@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 
 from bot.notify.alert import Alert
-from bot.notify.buttons import callback_data, group_keyboard, parse_callback
+from bot.notify.button_codec import callback_data, group_keyboard, parse_callback
 
 SESSION = date(2024, 7, 11)
 

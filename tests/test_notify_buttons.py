@@ -1,4 +1,4 @@
-"""Mute and Why buttons on Telegram alerts, and their callback data (bot.notify.buttons): it fits
+"""Mute and Why buttons on Telegram alerts, and their callback data (bot.notify.button_codec): it fits
 Telegram's 64 bytes, parses back, and a forged or stale one parses to nothing."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from tests.notifying import PNG, SETTINGS, alert, keyboard_of, send
 
 
 def test_every_telegram_alert_carries_mute_and_why_buttons_that_parse_back(telegram):
-    from bot.notify.buttons import parse_callback
+    from bot.notify.button_codec import parse_callback
     [result] = send(telegram_notifier.Notifier(SETTINGS), "1001", [alert()])
     assert result.ok
     [row] = keyboard_of(telegram.sent("sendMessage")[0])
@@ -39,7 +39,7 @@ def test_a_notice_gets_no_buttons(telegram):
 
 
 def test_callback_data_fits_telegrams_64_bytes_even_for_a_64_character_rule_id():
-    from bot.notify.buttons import callback_data, parse_callback
+    from bot.notify.button_codec import callback_data, parse_callback
     long_id = "a-very-long-rule-id-" + "x" * 40 + "-end"
     twin = long_id[:-4] + "-two"  # same first 60 characters
     assert len(long_id) == 64
@@ -58,14 +58,14 @@ def test_callback_data_fits_telegrams_64_bytes_even_for_a_64_character_rule_id()
     lambda d: "mute small-cap-trap",
 ])
 def test_a_forged_callback_parses_to_nothing(tamper):
-    from bot.notify.buttons import callback_data, parse_callback
+    from bot.notify.button_codec import callback_data, parse_callback
     data = callback_data("m1d", "small-cap-trap", date(2024, 7, 11), secret="tok")
     assert parse_callback(data, ["small-cap-trap", "soft-cpi-rotation"], secret="tok") is not None
     assert parse_callback(tamper(data), ["small-cap-trap", "soft-cpi-rotation"], secret="tok") is None
 
 
 def test_a_stale_callback_parses_to_nothing():
-    from bot.notify.buttons import callback_data, parse_callback
+    from bot.notify.button_codec import callback_data, parse_callback
     data = callback_data("why", "small-cap-trap", date(2024, 7, 11), secret="tok")
     assert parse_callback(data, ["soft-cpi-rotation"], secret="tok") is None  # the rule is gone
     assert parse_callback(data, ["small-cap-trap"], secret="new-token") is None  # made under another token

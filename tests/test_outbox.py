@@ -19,7 +19,7 @@ from bot.clock import ET, SYSTEM, SimulatedClock
 from bot.notify.alert import Alert
 from bot.notify.base import Delivery
 from bot.notify.email import Notifier as EmailNotifier
-from bot.notify.outbox import backoff, deliver, enqueue, units_of
+from bot.notify.delivery import backoff, deliver, enqueue, units_of
 from bot.settings.models import Settings
 from bot.store.outbox import Holder, this_process
 from bot.store.store import stored_time
@@ -83,7 +83,7 @@ def test_a_failed_send_is_retried_with_exponential_backoff_then_marked_failed(st
     clock.advance(timedelta(seconds=121))
     report = deliver(store, s, clock=clock, notifiers={"console": flaky})
     assert len(report.failed) == 1
-    [row] = store.outbox_rows(["failed"])
+    [row] = store.outbox.rows(["failed"])
     assert row.attempts == 3 and row.last_error == "boom"
 
 
@@ -98,7 +98,7 @@ def test_a_permanent_failure_stops_retrying_and_tells_the_admin(store, telegram)
     refused = Recorder([Delivery(False, "auth refused", permanent=True)])
     report = deliver(store, s, notifiers={"console": refused})
     assert len(report.failed) == 1
-    notices = [r for r in store.outbox_rows(["pending"]) if r.rule_id.startswith("notice:")]
+    notices = [r for r in store.outbox.rows(["pending"]) if r.rule_id.startswith("notice:")]
     assert {r.channel for r in notices} == {"telegram:1001", "telegram:1002"}
     deliver(store, s)
     texts = [c.fields["text"] for c in telegram.sent("sendMessage")]
@@ -118,7 +118,7 @@ def test_one_failing_channel_never_blocks_another(store, telegram, smtp):
 def test_an_unconfigured_channel_falls_back_to_the_console(store):
     s = settings(default=["telegram"])
     enqueue(store, [(alert(), None)], s, now=SYSTEM.now())
-    assert [r.channel for r in store.outbox_rows(["pending"])] == ["console"]
+    assert [r.channel for r in store.outbox.rows(["pending"])] == ["console"]
 
 
 def test_severity_routing_picks_channels_when_a_rule_names_none(store, telegram, smtp):
@@ -126,7 +126,7 @@ def test_severity_routing_picks_channels_when_a_rule_names_none(store, telegram,
     enqueue(store, [(alert("a", severity="critical"), None), (alert("b", severity="info"), None),
                     (alert("c", severity="warning"), None), (alert("d", severity="info"), ["console"])], s,
             now=SYSTEM.now())
-    channels = {(r.rule_id, r.channel) for r in store.outbox_rows(["pending"])}
+    channels = {(r.rule_id, r.channel) for r in store.outbox.rows(["pending"])}
     assert channels == {("a", "telegram:1001"), ("a", "telegram:1002"), ("a", "email"), ("b", "email"),
                         ("c", "console"), ("d", "console")}
 
@@ -174,7 +174,7 @@ import sys
 from datetime import date
 from bot.clock import SYSTEM
 from bot.notify.alert import Alert
-from bot.notify.outbox import deliver, enqueue
+from bot.notify.delivery import deliver, enqueue
 from bot.settings.load import load_settings
 from bot.store import open_store
 store = open_store()
@@ -202,7 +202,7 @@ def test_a_kill_mid_batch_then_restart_delivers_every_alert_exactly_once(telegra
     watcher = cli_store(store_url, tmp_path) if store_url.startswith("postgresql") else None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        counts = (watcher.outbox_counts() if watcher else sqlite_outbox_counts(tmp_path / "home" / "closebell.db"))
+        counts = (watcher.outbox.counts() if watcher else sqlite_outbox_counts(tmp_path / "home" / "closebell.db"))
         if counts.get("sent", 0) >= 4:
             break
         time.sleep(0.01)
@@ -245,14 +245,14 @@ def test_check_send_delivers_a_firing_with_its_chart_once_to_telegram_and_email(
 def test_without_a_default_every_configured_channel_gets_the_alert(store, telegram, smtp):
     """A user who set TELEGRAM_* and SMTP_* gets alerts there without editing settings.yaml."""
     enqueue(store, [(alert("a"), None), (alert("b"), ["email"])], settings(), now=SYSTEM.now())
-    channels = {(r.rule_id, r.channel) for r in store.outbox_rows(["pending"])}
+    channels = {(r.rule_id, r.channel) for r in store.outbox.rows(["pending"])}
     assert channels == {("a", "console"), ("a", "telegram:1001"), ("a", "telegram:1002"), ("a", "email"),
                         ("b", "email")}
 
 
 def test_without_a_default_and_nothing_configured_the_console_gets_the_alert(store):
     enqueue(store, [(alert("a"), None)], settings(), now=SYSTEM.now())
-    assert [r.channel for r in store.outbox_rows(["pending"])] == ["console"]
+    assert [r.channel for r in store.outbox.rows(["pending"])] == ["console"]
 
 
 def test_quiet_hours_hold_moves_an_alert_later_without_counting_an_attempt(store):
@@ -269,7 +269,7 @@ def test_quiet_hours_hold_moves_an_alert_later_without_counting_an_attempt(store
     report = deliver(store, s, clock=clock, notifiers={"console": console}, hold_until=hold_until)
     assert (report.sent, report.held) == (1, 1) and [r for _, r, _ in console.sent] == ["loud"]
     assert asked == [("quiet", clock.now()), ("loud", clock.now())]
-    [row] = store.outbox_rows(["pending"])
+    [row] = store.outbox.rows(["pending"])
     assert (row.rule_id, row.attempts, stored_time(row.next_attempt_at)) == ("quiet", 0, morning)
     clock.set(morning)
     assert deliver(store, s, clock=clock, notifiers={"console": console}).sent == 1
@@ -283,7 +283,7 @@ def test_a_crashing_notifier_leaves_no_claim_behind_and_counts_a_failed_attempt(
     enqueue(store, [(alert(), None)], s, now=SYSTEM.now())
     report = deliver(store, s, notifiers={"console": Crashing()})
     assert report.retrying == 1 and report.errors == ["console: RuntimeError: bug"]
-    [row] = store.outbox_rows()
+    [row] = store.outbox.rows()
     assert (row.status, row.owner, row.attempts) == ("pending", None, 1)
     assert "notifier crashed: RuntimeError: bug" in row.last_error
 
@@ -296,7 +296,7 @@ def test_units_are_claimed_one_at_a_time_just_before_each_send(store):
 
     class Watching(Recorder):
         def send(self, recipient, alerts, charts, report):
-            seen.append({r.rule_id: r.status for r in store.outbox_rows()})
+            seen.append({r.rule_id: r.status for r in store.outbox.rows()})
             super().send(recipient, alerts, charts, report)
     assert deliver(store, s, notifiers={"console": Watching()}).sent == 2
     assert seen == [{"a": "sending", "b": "pending"}, {"a": "sent", "b": "sending"}]
@@ -361,12 +361,12 @@ def test_a_claim_whose_process_is_certainly_gone_is_sent_at_once_any_other_keeps
                                                                                            sent_now):
     s = settings(default=["console"])
     enqueue(store, [(alert(), None)], s, now=SYSTEM.now())
-    [row] = store.outbox_rows()
+    [row] = store.outbox.rows()
     lease_until = SYSTEM.now() + timedelta(minutes=10)
-    assert store.outbox_claim([row.id], "someone:1:ab", lease_until, holder=holder(this_process(), processes))
+    assert store.outbox.claim([row.id], "someone:1:ab", lease_until, holder=holder(this_process(), processes))
     console = Recorder()
     assert deliver(store, s, notifiers={"console": console}).sent == int(sent_now)
-    [after] = store.outbox_rows()
+    [after] = store.outbox.rows()
     assert after.status == ("sent" if sent_now else "sending")
     # Whatever it judged now, the lease still bounds the wait.
     assert deliver(store, s, clock=SimulatedClock(lease_until + timedelta(seconds=1)),
@@ -383,8 +383,8 @@ def _failed(store, s):
 
 
 def _sending(store, s):
-    [row] = store.outbox_rows()
-    store.outbox_claim([row.id], "alive:1:ab", SYSTEM.now() + timedelta(minutes=10))  # by this process, running
+    [row] = store.outbox.rows()
+    store.outbox.claim([row.id], "alive:1:ab", SYSTEM.now() + timedelta(minutes=10))  # by this process, running
 
 
 CLAIM_AGAIN = [
@@ -400,26 +400,26 @@ def test_a_row_no_longer_pending_is_never_claimed_again(store, status, make):
     s = settings(default=["console"], max_attempts=1)
     enqueue(store, [(alert(), None)], s, now=SYSTEM.now())
     make(store, s)
-    [before] = store.outbox_rows()
+    [before] = store.outbox.rows()
     assert before.status == status
-    assert store.outbox_claim([before.id], "intruder:2:cd", SYSTEM.now() + timedelta(minutes=10)) == []
-    [after] = store.outbox_rows()
+    assert store.outbox.claim([before.id], "intruder:2:cd", SYSTEM.now() + timedelta(minutes=10)) == []
+    [after] = store.outbox.rows()
     assert (after.status, after.owner, after.attempts) == (before.status, before.owner, before.attempts)
 
 
 def test_claimers_racing_for_one_row_exactly_one_wins(store):
     enqueue(store, [(alert(), None)], settings(default=["console"]), now=SYSTEM.now())
-    [row] = store.outbox_rows()
+    [row] = store.outbox.rows()
     racers = 8
     start = threading.Barrier(racers)
 
     def claim(i):
         start.wait()
-        return store.outbox_claim([row.id], f"racer:{i}:00", SYSTEM.now() + timedelta(minutes=10))
+        return store.outbox.claim([row.id], f"racer:{i}:00", SYSTEM.now() + timedelta(minutes=10))
     with ThreadPoolExecutor(racers) as pool:
         won = [claimed for claimed in pool.map(claim, range(racers)) if claimed]
     assert len(won) == 1
-    [claimed] = store.outbox_rows()
+    [claimed] = store.outbox.rows()
     assert (claimed.status, claimed.owner) == ("sending", won[0][0].owner)
 
 
@@ -427,12 +427,12 @@ def test_outbox_and_status_name_each_claims_holder_and_mark_a_gone_one(store_url
     store = cli_store(store_url, tmp_path)
     s = settings(default=["console"])
     enqueue(store, [(alert("held"), None), (alert("orphan"), None), (alert("waiting"), None)], s, now=SYSTEM.now())
-    ids = {r.rule_id: r.id for r in store.outbox_rows()}
+    ids = {r.rule_id: r.id for r in store.outbox.rows()}
     lease_until = SYSTEM.now().replace(microsecond=0) + timedelta(minutes=10)
     me, dead = this_process(), free_pid()
-    store.outbox_claim([ids["held"]], "elsewhere:4242:ab", lease_until,
+    store.outbox.claim([ids["held"]], "elsewhere:4242:ab", lease_until,
                        holder=Holder("elsewhere.example", 4242, "boot/pid:[1]", 7))
-    store.outbox_claim([ids["orphan"]], f"{me.host}:{dead}:cd", lease_until, holder=replace(me, pid=dead))
+    store.outbox.claim([ids["orphan"]], f"{me.host}:{dead}:cd", lease_until, holder=replace(me, pid=dead))
     env = cli_env(store_url, tmp_path)
     listing = subprocess.run([sys.executable, "-m", "bot", "outbox"], capture_output=True, text=True, env=env,
                              cwd=ROOT, timeout=60)

@@ -22,7 +22,7 @@ import pytest
 
 from bot.clock import SYSTEM, SimulatedClock
 from bot.notify.alert import Alert
-from bot.notify.outbox import deliver, enqueue
+from bot.notify.delivery import deliver, enqueue
 from bot.settings.models import Settings
 from bot.store import Store
 from bot.store.store import stored_time
@@ -31,7 +31,7 @@ from tests.conftest import ROOT, subprocess_env
 SEND = """
 import sys
 from datetime import timedelta
-from bot.notify.outbox import deliver
+from bot.notify.delivery import deliver
 from bot.settings.load import load_settings
 from bot.store import open_store
 print(deliver(open_store(), load_settings(), lease=timedelta(seconds=float(sys.argv[1]))).line(), flush=True)
@@ -89,7 +89,7 @@ def test_outbox_retry_beside_a_sender_mid_send_delivers_the_alert_exactly_once(w
     sender = subprocess.Popen([sys.executable, str(script), "600"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     wait_for_requests(telegram, 1, sender)
-    [row] = store.outbox_rows()
+    [row] = store.outbox.rows()
     assert row.status == "sending" and row.owner.split(":")[1] == str(sender.pid)
 
     retry = subprocess.run([sys.executable, "-m", "bot", "outbox", "--retry"], env=env, cwd=ROOT,
@@ -102,7 +102,7 @@ def test_outbox_retry_beside_a_sender_mid_send_delivers_the_alert_exactly_once(w
     assert out.strip() == "1 sent"
 
     assert texts(telegram) == {"alert 0": 1}
-    [row] = store.outbox_rows()
+    [row] = store.outbox.rows()
     assert (row.status, row.owner, row.lease_until) == ("sent", None, None)
 
 
@@ -119,7 +119,7 @@ def test_a_sender_killed_mid_send_is_taken_over_by_the_next_delivery_at_once(wor
     first.communicate(timeout=30)
     assert first.returncode == -signal.SIGKILL
     telegram.release()
-    by_rule = {r.rule_id: r for r in store.outbox_rows()}
+    by_rule = {r.rule_id: r for r in store.outbox.rows()}
     assert [by_rule[f"rule-{i:02d}"].status for i in range(5)] == ["sent", "sent", "sending", "pending", "pending"]
     claim = by_rule["rule-02"]
     assert (claim.owner_pid, claim.owner_host) == (first.pid, socket.gethostname())
@@ -128,5 +128,5 @@ def test_a_sender_killed_mid_send_is_taken_over_by_the_next_delivery_at_once(wor
     assert deliver(store, Settings(notify=SETTINGS)).sent == 3
     # The claimed alert may have reached Telegram before the kill: sent again, once (at least once, never lost).
     assert texts(telegram) == {"alert 0": 1, "alert 1": 1, "alert 2": 2, "alert 3": 1, "alert 4": 1}
-    assert {(r.status, r.owner, r.owner_pid) for r in store.outbox_rows()} == {("sent", None, None)}
+    assert {(r.status, r.owner, r.owner_pid) for r in store.outbox.rows()} == {("sent", None, None)}
 

@@ -166,7 +166,7 @@ def test_a_silent_chart_goes_silently_as_a_photo_too(telegram):
 
 def test_in_hold_mode_the_outbox_delivers_a_warning_when_the_window_ends_and_a_critical_at_once(telegram, store):
     """The whole path: enqueue at 22:30 Berlin, deliver (held), deliver again at 07:00 (sent, ringing)."""
-    from bot.notify.outbox import deliver, enqueue
+    from bot.notify.delivery import deliver, enqueue
     s = settings(mode="hold")
     clock = SimulatedClock(at(BERLIN, 2024, 7, 11, 22, 30))
     enqueue(store, [(alert("warning"), ["telegram"]), (alert("critical", rule="soft-cpi-rotation"), ["telegram"])],

@@ -40,9 +40,9 @@ def test_the_digest_says_what_fired_once_per_session_also_across_a_restart(tmp_p
     evening = datetime(2024, 7, 11, 16, 30, tzinfo=ET)
     app, arrivals, out = make_app(tmp_path, config, data_dir, evening)
     arrivals.preload(app.store, app.loaded, ALL, pd.Timestamp("2024-07-11").date())
-    assert app.run_session("2024-07-11").status == "done"
+    assert app.session_job.run_session("2024-07-11").status == "done"
     again, _, out2 = make_app(tmp_path, config, data_dir, evening)  # a restart: a new process, the same store
-    again.run_session("2024-07-11")
+    again.session_job.run_session("2024-07-11")
     text = out.getvalue() + out2.getvalue()
     assert len([line for line in text.splitlines() if "digest:daily" in line]) == 1
     assert "    Fired: soft-cpi-rotation." in text  # the digest's continuation line on the console
@@ -52,7 +52,7 @@ def test_on_a_quiet_session_the_digest_lists_the_rules_nearest_to_firing_with_th
                                                                                            data_dir):
     app, arrivals, out = make_app(tmp_path, config, data_dir, datetime(2024, 7, 16, 16, 30, tzinfo=ET))
     arrivals.preload(app.store, app.loaded, ALL, pd.Timestamp("2024-07-16").date())
-    app.run_session("2024-07-16")
+    app.session_job.run_session("2024-07-16")
     text = out.getvalue()
     assert "Nothing fired. Nearest to firing:" in text
     bullets = [line for line in text.splitlines() if line.strip().startswith("• ")]
@@ -68,9 +68,9 @@ def test_the_heartbeat_pings_after_a_good_session_once_and_reports_a_failed_one(
     evening = datetime(2024, 7, 11, 21, 0, tzinfo=ET)
     app, arrivals, _ = make_app(tmp_path, config, data_dir, evening, heartbeat=url)
     arrivals.preload(app.store, app.loaded, ALL, pd.Timestamp("2024-07-11").date())
-    app.run_session("2024-07-11")
+    app.session_job.run_session("2024-07-11")
     restarted, _, _ = make_app(tmp_path, config, data_dir, evening, heartbeat=url)
-    assert restarted.catch_up() == []  # 07-11 is done: not run, not pinged again
+    assert restarted.session_job.catch_up() == []  # 07-11 is done: not run, not pinged again
     paths = [(r.method, r.path) for r, _ in httpserver.log]
     assert paths == [("GET", "/ping/abc")]
 
@@ -78,7 +78,7 @@ def test_the_heartbeat_pings_after_a_good_session_once_and_reports_a_failed_one(
         return []
     broken, _, _ = make_app(tmp_path, config, data_dir, evening, heartbeat=url, name="empty.db")
     broken.fetcher = no_data
-    outcome = broken.run_session("2024-07-11")
+    outcome = broken.session_job.run_session("2024-07-11")
     assert outcome.status == "failed" and "no stored data" in outcome.reason
     assert broken.store.runs_list(1)[0].status == "failed"
     fail = [r for r, _ in httpserver.log if r.path == "/ping/abc/fail"]
@@ -113,10 +113,10 @@ def test_a_start_after_a_long_outage_catches_up_the_window_and_says_once_which_s
     arrivals.preload(app.store, app.loaded, ALL, pd.Timestamp("2024-07-01").date())
     app.store.run_started(pd.Timestamp("2024-07-02").date(), app.clock.now(), False)
     app.store.run_finished(pd.Timestamp("2024-07-02").date(), app.clock.now(), "done")
-    outcomes = app.catch_up()
+    outcomes = app.session_job.catch_up()
     assert [f"{o.session}" for o in outcomes] == ["2024-07-11", "2024-07-12"]
     notices = [line for line in out.getvalue().splitlines() if "notice:missed" in line]
     assert len(notices) == 1
     assert "2024-07-03 .. 2024-07-10 (5) were not evaluated" in notices[0]
     again, _, out2 = make_app(tmp_path, config, data_dir, datetime(2024, 7, 12, 21, 5, tzinfo=ET))
-    assert again.catch_up() == [] and "notice:missed" not in out2.getvalue()
+    assert again.session_job.catch_up() == [] and "notice:missed" not in out2.getvalue()

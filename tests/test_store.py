@@ -184,45 +184,45 @@ def test_a_version_2_store_gains_outbox_claims_and_its_unleased_sending_rows_are
     engine.dispose()
     upgraded = Store(store_url)
     assert upgraded.version() == schema.VERSION >= 3
-    [row] = upgraded.outbox_rows()
+    [row] = upgraded.outbox.rows()
     assert (row.status, row.owner, row.lease_until) == ("sending", None, None)
-    assert upgraded.outbox_recover(when) == 1
-    assert upgraded.outbox_rows()[0].status == "pending"
+    assert upgraded.outbox.recover(when) == 1
+    assert upgraded.outbox.rows()[0].status == "pending"
     upgraded.close()
 
 
 def queued(store, *rules):
     now = datetime(2024, 7, 11, 21, 0, tzinfo=timezone.utc)
-    store.outbox_add([{"rule_id": r, "session": date(2024, 7, 11), "channel": "console", "severity": "warning",
+    store.outbox.add([{"rule_id": r, "session": date(2024, 7, 11), "channel": "console", "severity": "warning",
                        "payload": "{}", "chart": None} for r in rules], now)
-    ids = {row.rule_id: row.id for row in store.outbox_rows()}
+    ids = {row.rule_id: row.id for row in store.outbox.rows()}
     return now, [ids[r] for r in rules]
 
 
 def test_a_claim_takes_every_row_of_its_unit_or_none(store):
     now, (a, b) = queued(store, "a", "b")
-    assert [r.id for r in store.outbox_claim([b], "one", now + timedelta(minutes=10), due_by=now)] == [b]
-    assert store.outbox_claim([a, b], "two", now + timedelta(minutes=10), due_by=now) == []
-    assert {r.rule_id: (r.status, r.owner) for r in store.outbox_rows()} == \
+    assert [r.id for r in store.outbox.claim([b], "one", now + timedelta(minutes=10), due_by=now)] == [b]
+    assert store.outbox.claim([a, b], "two", now + timedelta(minutes=10), due_by=now) == []
+    assert {r.rule_id: (r.status, r.owner) for r in store.outbox.rows()} == \
         {"a": ("pending", None), "b": ("sending", "one")}
 
 
 def test_recovery_frees_only_claims_whose_lease_has_run_out(store):
     now, (a, b) = queued(store, "a", "b")
-    store.outbox_claim([a], "short", now + timedelta(minutes=1))
-    store.outbox_claim([b], "long", now + timedelta(minutes=10))
-    assert store.outbox_recover(now + timedelta(minutes=5)) == 1
-    assert {r.rule_id: (r.status, r.owner) for r in store.outbox_rows()} == \
+    store.outbox.claim([a], "short", now + timedelta(minutes=1))
+    store.outbox.claim([b], "long", now + timedelta(minutes=10))
+    assert store.outbox.recover(now + timedelta(minutes=5)) == 1
+    assert {r.rule_id: (r.status, r.owner) for r in store.outbox.rows()} == \
         {"a": ("pending", None), "b": ("sending", "long")}
 
 
 def test_a_result_from_a_process_whose_claim_was_taken_over_is_not_recorded_as_a_retry(store):
     now, (a,) = queued(store, "a")
-    store.outbox_claim([a], "old", now + timedelta(minutes=1))
-    store.outbox_recover(now + timedelta(minutes=2))
-    store.outbox_claim([a], "new", now + timedelta(minutes=12))
-    assert not store.outbox_retry(a, "old", "timed out", now + timedelta(minutes=3), failed=False)
-    [row] = store.outbox_rows()
+    store.outbox.claim([a], "old", now + timedelta(minutes=1))
+    store.outbox.recover(now + timedelta(minutes=2))
+    store.outbox.claim([a], "new", now + timedelta(minutes=12))
+    assert not store.outbox.retry(a, "old", "timed out", now + timedelta(minutes=3), failed=False)
+    [row] = store.outbox.rows()
     assert (row.status, row.owner, row.attempts) == ("sending", "new", 0)
 
 

@@ -41,7 +41,7 @@ def test_a_file_damaged_after_opening_is_a_store_error_at_its_next_use(tmp_path)
         path.with_name(path.name + suffix).unlink(missing_ok=True)
     path.write_bytes(JUNK)
     with pytest.raises(StoreError, match=rf"^the store at {path} is not a SQLite database \(or is damaged\): "):
-        store.outbox_counts()
+        store.outbox.counts()
 
 
 def test_an_unreachable_postgresql_names_the_host_and_never_the_password():

@@ -87,7 +87,7 @@ def test_mute_refuses_an_unknown_rule_or_duration(app):
 
 def test_last_lists_recent_alerts(app):
     from bot.notify.alert import Alert
-    from bot.notify.outbox import deliver, enqueue
+    from bot.notify.delivery import deliver, enqueue
     store, settings = app.store, app.loaded.settings
     alert = Alert("soft-cpi-rotation", datetime(2024, 7, 11).date(), "critical", "t", "CPI -0.04% m/m")
     enqueue(store, [(alert, ["console"])], settings, now=SYSTEM.now())
@@ -184,7 +184,7 @@ def test_mute_with_an_absurd_duration_answers_with_the_usage_line(app):
 def alert_buttons(rule="soft-cpi-rotation"):
     from datetime import date
     from bot.notify.alert import Alert
-    from bot.notify.buttons import keyboard
+    from bot.notify.button_codec import keyboard
     markup = keyboard(Alert(rule, date(2024, 7, 11), "critical", "t", "x"))
     return {b.text: b.callback_data for row in markup.inline_keyboard for b in row}
 
@@ -207,10 +207,10 @@ def test_a_mute_button_persists_the_mute_and_edits_the_message(app, telegram):
         assert "soft-cpi-rotation" in app.store.mutes(app.clock.now())
         [answer] = telegram.sent("answerCallbackQuery")
         assert "muted until" in answer.fields["text"]
-        before = len(app.store.outbox_rows(None))
+        before = len(app.store.outbox.rows(None))
         result = app.check(date(2024, 7, 11), send=True)  # the rule fires that day: the mute suppresses the alert
         assert [s.id for s in result.fired] == ["soft-cpi-rotation"]
-        assert len(app.store.outbox_rows(None)) == before  # nothing queued for any channel
+        assert len(app.store.outbox.rows(None)) == before  # nothing queued for any channel
     finally:
         app.unmute("soft-cpi-rotation")
 
@@ -454,7 +454,7 @@ def test_the_why_answer_fits_40_columns_one_sub_condition_a_line(app, day):
 def test_the_why_button_answers_in_lines_a_phone_shows_whole(app, telegram):
     from datetime import date
     from bot.notify.alert import Alert
-    from bot.notify.buttons import keyboard
+    from bot.notify.button_codec import keyboard
     markup = keyboard(Alert("small-cap-trap", date(2024, 7, 16), "warning", "t", "x"))
     data = next(b.callback_data for row in markup.inline_keyboard for b in row if "Why" in b.text)
     telegram.push_callback(1001, data)

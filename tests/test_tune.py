@@ -129,7 +129,7 @@ def test_apply_changes_what_check_and_explain_use_and_survives_a_restart(app, co
 def test_an_alert_of_a_tuned_rule_says_so(app):
     app.tune_apply("small-cap-trap", "rise", "-0.05", WHO)
     app.check(date(2024, 7, 18), send=True)
-    [row] = [r for r in app.store.outbox_rows(None) if r.rule_id == "small-cap-trap"]
+    [row] = [r for r in app.store.outbox.rows(None) if r.rule_id == "small-cap-trap"]
     assert "(tuned from the phone: runs with an override: rise -0.05 (file: 0))" in json.loads(row.payload)["text"]
 
 
@@ -141,10 +141,10 @@ def test_when_the_file_changes_a_tuned_parameter_the_file_wins_and_the_admin_hea
     assert app.tune_list() == []
     assert [e.kind for e in app.tune_history()] == ["applied", "file-won"]
     assert app.tune_history()[-1].value == 7
-    notices = [r for r in app.store.outbox_rows(None) if r.rule_id.startswith("notice:tune:")]
+    notices = [r for r in app.store.outbox.rows(None) if r.rule_id.startswith("notice:tune:")]
     assert len(notices) == 1 and "the file wins" in json.loads(notices[0].payload)["text"]
     app.check(date(2024, 7, 18))
-    assert len([r for r in app.store.outbox_rows(None) if r.rule_id.startswith("notice:tune:")]) == 1
+    assert len([r for r in app.store.outbox.rows(None) if r.rule_id.startswith("notice:tune:")]) == 1
 
 
 # -- export: the overrides into rules.yaml, every comment kept -------------------------------------------

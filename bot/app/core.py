@@ -9,6 +9,9 @@ Errors are raised from the one tree in `bot.errors`: `UsageError` for a bad
 request (unknown rule, series, channel), `ConfigError`, `DataError`,
 `StoreError`, `DeliveryError`. The CLI maps them to exit codes, Telegram to a
 short reply, the daemon to a log line and a failed run record.
+
+What runs after each close (fetch, wait, evaluate, queue, deliver, record) is
+not a verb: it is the session job, `bot.app.session.SessionJob` (`app.session_job`).
 """
 
 from __future__ import annotations
@@ -22,11 +25,10 @@ from bot.app import results as R
 from bot.app import tune
 from bot.app.evaluation import Prepared, latest_session_with_data, prepare, series_needed
 from bot.app.vintages import revised_notes
-from bot.clock import ET, SYSTEM, Clock, stored_time
+from bot.clock import SYSTEM, Clock, stored_time
 from bot.data import calendar, load
 from bot.engine import frame as frames
-from bot.engine.rules import names_in
-from bot.errors import ClosebellError, ConfigError, DataError, UsageError
+from bot.errors import ConfigError, DataError, UsageError
 from bot.settings.live import LiveConfig, Loaded
 from bot.suggest import did_you_mean
 
@@ -48,7 +50,7 @@ class App:
         self.data_dir = str(data_dir) if data_dir else None
         self.notifiers = notifiers  # channel -> notifier override (replay's console, tests)
         self.fetcher = fetcher  # None: the sources (bot.app.session.live_fetch)
-        self.heartbeat_url = heartbeat_url
+        self.heartbeat_url = heartbeat_url  # pinged by the session job
         self.fence = None  # the daemon's leader lock (bot.store.lock.Fence): its sends stop once it is lost
         if config.on_problem is None:
             config.on_problem = self._config_problem
@@ -81,7 +83,7 @@ class App:
             self._store.close()
 
     def _config_problem(self, key, text):
-        from bot.notify.outbox import admin_notice  # deliberately lazy: the outbox only when there is a problem
+        from bot.notify.delivery import admin_notice  # deliberately lazy: the outbox only when there is a problem
         admin_notice(self.store, self.config.current.settings, key, text, session=self.clock.today_et(),
                      now=self.clock.now())
 
@@ -131,9 +133,9 @@ class App:
                 message=ev.message(rule, i), gaps=ev.gaps(rule, i), not_sent=self._not_sent(ev, rule, i)))
         result = R.CheckResult(session.date(), note, states)
         if day is None and not self.data_dir:  # live data: say when the latest is older than it should be
-            result.stale = self.stale(calendar.last_closed_session(self.clock.now()))
+            result.stale = self.session_job.stale(calendar.last_closed_session(self.clock.now()))
         if send:
-            self._queue(prepared, session)
+            self.session_job.queue(prepared, session)
             result.delivery = self.deliver_due()
         return result
 
@@ -261,188 +263,21 @@ class App:
         from bot.notify import charts  # deliberately lazy: only with --plot
         charts.sweep_chart(rows, names, path, f"{rule_id}: firings per year by {' and '.join(names)}")
 
-    # -- the session job (daemon, catch-up, replay, run --once) -----------------------------------
+    # -- the session job (bot.app.session.SessionJob: the daemon, catch-up, replay) -----------------
 
-    def deadline(self, session) -> datetime:
-        return datetime.combine(pd.Timestamp(session).date(), self.loaded.settings.schedule.deadline, ET)
+    @property
+    def session_job(self):
+        """The daemon's pipeline for one session, run on this app's clock, store and rules."""
+        from bot.app.session import SessionJob  # deliberately lazy: alerts, charts and the outbox only for jobs
+        return SessionJob(self)
 
-    def run_session(self, session, late: bool = False, final: bool = True,
-                    evaluation: Prepared | None = None) -> R.SessionOutcome:
-        """Fetch, wait for the session's data (or give up at the deadline), evaluate, queue, deliver.
+    def catch_up(self, should_stop=lambda: False):
+        """`run --once`: every session missed since the last completed run (SessionJob.catch_up)."""
+        return self.session_job.catch_up(should_stop)
 
-        A session that cannot run (no data, sources down, store trouble) is recorded as failed with its
-        reason and returned as such; it never raises a ClosebellError. `evaluation` (replay's fast path)
-        is an evaluation already covering the session, computed point in time: the fetch and the
-        re-evaluation are skipped and readiness is read from it.
-        """
-        session = pd.Timestamp(session)
-        day = session.date()
-        store = self.store
-        store.run_started(day, self.clock.now(), late)
-        try:
-            outcome = self._session_job(session, late, final, evaluation)
-        except ClosebellError as exc:
-            outcome = R.SessionOutcome(day, "failed", reason=str(exc), late=late)
-            log.error("session %s failed: %s", day, exc)
-            store.run_finished(day, self.clock.now(), outcome.line(), status="failed")
-            self._heartbeat(False, outcome.line())
-            return outcome
-        if outcome.status == "done":
-            store.run_finished(day, self.clock.now(), outcome.line())
-            self._heartbeat(True, outcome.line())
-        elif outcome.status == "failed":  # evaluated what it could, but not every rule it should have
-            log.error("session %s failed: %s", day, outcome.reason)
-            store.run_finished(day, self.clock.now(), outcome.line(), status="failed")
-            self._heartbeat(False, outcome.line())
-            return outcome
-        log.info("session %s", outcome.line())
-        return outcome
-
-    def _session_job(self, session, late, final, prepared) -> R.SessionOutcome:
-        from bot.app.session import live_fetch, missing_for, missing_in  # deliberately lazy: run and replay only
-        from bot.notify.outbox import admin_notice  # deliberately lazy: as above
-        day = session.date()
-        loaded = self.loaded
-        rules, settings = loaded.rules, loaded.settings
-        names = series_needed(rules)
-        if prepared is None:
-            results = (self.fetcher or live_fetch)(self.store, loaded, names, session, self.clock.today_et())
-            missing = missing_for(self.store, loaded, names, session, results, calendar.expects_value)
-        else:
-            results, missing = [], missing_in(prepared, loaded, names, session, calendar.expects_value)
-        outcome = R.SessionOutcome(day, "waiting", missing, late=late)
-        if missing and not final:
-            log.info("session %s: waiting for %s", day, ", ".join(missing))
-            return outcome
-        failures = [r for r in results or [] if r.errors and not r.ok]
-        try:
-            prepared = prepared or prepare(rules, loaded.series, store=self.store, as_of=day)
-        except DataError:
-            if failures:
-                raise DataError(f"no data to evaluate: fetching failed for "
-                                f"{', '.join(r.series for r in failures)} ({'; '.join(failures[0].errors)})") from None
-            raise
-        if session not in prepared.frame.sessions:
-            raise DataError(f"no data at all for session {day}")
-        outcome.skipped = [r.id for r in rules if set(r.series) & set(missing)
-                           or (r.clear_when is not None and set(names_in(r.clear_when)) & set(missing))]
-        if missing:
-            text = (f"Data late for {day}: " + "; ".join(f"{n} ({why})" for n, why in missing.items())
-                    + (f". Skipped: {', '.join(outcome.skipped)}." if outcome.skipped else "."))
-            log.warning(text)
-            admin_notice(self.store, settings, f"late:{day}", text, session=day, now=self.clock.now())
-        outcome.queued = self._queue(prepared, session, late=late, skip=set(outcome.skipped))
-        outcome.queued += self._queue_digest(prepared, session)
-        self._notice_stale(session)
-        outcome.delivery = self.deliver_due()
-        outcome.status = "done"
-        if outcome.skipped:  # a rule it should have evaluated was not: a failed run, run again at the next close
-            outcome.status = "failed"
-            outcome.reason = (f"could not evaluate {', '.join(outcome.skipped)} for want of data: "
-                              + "; ".join(f"{n} ({why})" for n, why in missing.items())
-                              + f" ({outcome.queued} alert row(s) queued for the other rules)")
-        return outcome
-
-    def _queue(self, prepared, session, late=False, skip=()) -> int:
-        """Store the session's alerts in the outbox (before any send). Returns rows newly queued."""
-        from bot.app.session import alerts_for, chart_renderer  # deliberately lazy: only when alerts are sent
-        from bot.notify.outbox import enqueue  # deliberately lazy: as above
-        loaded = self.loaded
-        pairs = alerts_for(prepared, session, late=late, muted=self.store.mutes(self.clock.now()), skip=skip)
-        pairs = tune.mark_alerts(pairs, loaded)  # an alert of a rule tuned from the phone says so
-        return enqueue(self.store, pairs, loaded.settings, chart_renderer(prepared, loaded.rules, loaded.series),
-                       now=self.clock.now())
-
-    def stale(self, as_of) -> list:
-        """Series the rules read whose newest stored value is older than its sources can explain as of the
-        session `as_of` (bot.data.freshness)."""
-        from bot.data.freshness import stale  # deliberately lazy: live data only, never with --data-dir
-        loaded = self.loaded
-        names = series_needed(loaded.rules)
-        return stale({n: loaded.series[n] for n in names}, self.store.last_dates(), as_of,
-                     self.store.last_release_dates())
-
-    def _notice_stale(self, session):
-        """One admin notice per stale episode (keyed by the series and the session it went stale), not one
-        per evening; it names the rules that read the series."""
-        from bot.notify.outbox import admin_notice  # deliberately lazy: the session job only
-        loaded = self.loaded
-        for row in self.stale(session):
-            readers = [r.id for r in loaded.rules if row.series in r.needs]
-            text = (f"Stale data: {row.line()}. Rules reading it: {', '.join(readers) or 'none'}. "
-                    "`closebell sources` tests each feed.")
-            log.warning(text)
-            admin_notice(self.store, loaded.settings, f"stale:{row.series}:{row.since}", text,
-                         session=row.since, now=self.clock.now())  # keyed by the episode, not the evening
-
-    def _queue_digest(self, prepared, session) -> int:
-        """settings `digest: daily|weekly`: one message after the run, through the outbox (so exactly once)."""
-        from bot.app.digest import digest_text, due  # deliberately lazy: explain's text, for digests only
-        from bot.notify.alert import Alert  # deliberately lazy: the session job only
-        from bot.notify.outbox import enqueue  # deliberately lazy: as above
-        settings = self.loaded.settings
-        if not due(settings.digest, session.date(), calendar.next_session(session).date()):
-            return 0
-        ev = prepared.evaluation
-        i = ev.frame.index_of(session)
-        text = digest_text(ev, i, [r.id for r in ev.fired_on(i)])
-        alert = Alert(rule_id=f"digest:{settings.digest}", session=session.date(), severity="info", title="Closebell digest",
-                      text=text, kind="digest")
-        return enqueue(self.store, [(alert, None)], settings, now=self.clock.now())
-
-    def _heartbeat(self, ok: bool, detail: str):
-        if not self.heartbeat_url:
-            return
-        from bot.notify.heartbeat import ping  # deliberately lazy: only with HEARTBEAT_URL set
-        ping(self.heartbeat_url, ok, detail)
-
-    def sessions_due(self) -> list[pd.Timestamp]:
-        """Sessions whose run time has passed since the last completed run, oldest first.
-
-        A first start evaluates the latest session only: history is for `backtest`, not for alerts."""
-        from bot.app.schedule import sessions_due  # deliberately lazy: the daemon's schedule only
-        schedule = self.loaded.settings.schedule
-        last_done = self.store.last_done_session()
-        limit = schedule.catch_up_sessions if last_done else min(1, schedule.catch_up_sessions)
-        if last_done is None:
-            return sessions_due(self.clock.now(), schedule.offset_minutes, limit=limit)
-        missed = sessions_due(self.clock.now(), schedule.offset_minutes, after=last_done, limit=10_000)
-        if len(missed) > limit:
-            self._notice_missed(missed[:len(missed) - limit], limit)
-        return missed[max(len(missed) - limit, 0):] if limit else []
-
-    def _notice_missed(self, skipped, limit: int):
-        """Sessions missed beyond the catch-up window are not evaluated (no burst of stale alerts), and the
-        user hears which, once."""
-        from bot.notify.outbox import admin_notice  # deliberately lazy: the outbox only for the daemon's verbs
-        first, last = skipped[0].date(), skipped[-1].date()
-        text = (f"Closebell was not running for {len(skipped) + limit} session(s): {first} .. {last} "
-                f"({len(skipped)}) were not evaluated (more than schedule.catch_up_sessions = {limit} missed); "
-                f"the latest {limit} are caught up now. `closebell backtest --from {first} --to {last}` shows "
-                "what would have fired.")
-        log.warning(text)
-        admin_notice(self.store, self.loaded.settings, f"missed:{first}:{last}", text, session=last,
-                     now=self.clock.now())
-
-    def run_due(self, session) -> R.SessionOutcome:
-        """The job for `session` as the clock stands: late after the deadline, final at it."""
-        now = self.clock.now()
-        deadline = self.deadline(session)
-        return self.run_session(session, late=now > deadline, final=now >= deadline)
-
-    def catch_up(self, should_stop=lambda: False, run=None) -> list[R.SessionOutcome]:
-        """Every session missed since the last completed run, oldest first, each through `run` (default
-        `run_due`; the daemon passes its own, which also schedules a look again while data is late)."""
-        run = run or self.run_due
-        due = self.sessions_due()
-        if due:
-            log.info("catching up %d session(s): %s", len(due), ", ".join(f"{d:%Y-%m-%d}" for d in due))
-        outcomes = []
-        for session in due:
-            if should_stop():
-                break
-            outcomes.append(run(session))
-        return outcomes
+    def run_session(self, session, **kwargs) -> R.SessionOutcome:
+        """One session's job now, whatever the clock says (SessionJob.run_session)."""
+        return self.session_job.run_session(session, **kwargs)
 
     # -- data -------------------------------------------------------------------------------------
 
@@ -506,7 +341,7 @@ class App:
         """Send every due outbox row, one claimed unit at a time (expired claims are recovered first);
         quiet hours hold what may wait."""
         from bot.notify import quiet  # deliberately lazy: delivery only (check --send, run, replay)
-        from bot.notify.outbox import deliver  # deliberately lazy: as above
+        from bot.notify.delivery import deliver  # deliberately lazy: as above
         return deliver(self.store, self.loaded.settings, clock=self.clock, notifiers=self.notifiers,
                        hold_until=quiet.hold_until, ignore_backoff=ignore_backoff, fence=self.fence)
 
@@ -516,7 +351,7 @@ class App:
         from bot.store.outbox import gone, holder_of  # deliberately lazy: as above
         statuses = statuses or (None if include_sent else ("pending", "sending", "failed"))
         now, out = self.clock.now(), []
-        for r in self.store.outbox_rows(statuses, limit=limit):
+        for r in self.store.outbox.rows(statuses, limit=limit):
             owner, lease, over = "", None, False
             if r.status == "sending":
                 holder = holder_of(r)
@@ -529,7 +364,7 @@ class App:
 
     def retry_deliveries(self) -> R.RetryResult:
         """Failed rows back to pending and everything due sent now, whatever the backoff said."""
-        requeued = self.store.outbox_requeue_failed(self.clock.now())
+        requeued = self.store.outbox.requeue_failed(self.clock.now())
         return R.RetryResult(requeued, self.deliver_due(ignore_backoff=True))
 
     # -- state -----------------------------------------------------------------------------------
@@ -548,15 +383,15 @@ class App:
                                stored_time(run.finished_at) if run.finished_at else None, run.detail or "")
         session, when = next_run(now, loaded.settings.schedule.offset_minutes)
         last_dates, fetches = store.last_dates(), store.last_fetches()
-        behind = {row.series: row.reason for row in self.stale(calendar.last_closed_session(now))}
+        behind = {row.series: row.reason for row in self.session_job.stale(calendar.last_closed_session(now))}
         series = []
         for name in series_needed(loaded.rules) or list(loaded.series):
             fetch = fetches.get(name) or {}
             series.append(R.SeriesState(name, last_dates.get(name), fetch.get("source"), fetch.get("ok"),
                                         fetch.get("message") or "", behind.get(name, "")))
         return R.Status(now=now, store=store.where, last_run=last, next_session=session.date(),
-                        next_run_at=when, series=series, outbox=store.outbox_counts(),
-                        failed=store.outbox_rows(["failed"], limit=5), mutes=store.mutes(now),
+                        next_run_at=when, series=series, outbox=store.outbox.counts(),
+                        failed=store.outbox.rows(["failed"], limit=5), mutes=store.mutes(now),
                         channels=self.channels(), overrides=tune.notes(loaded), instances=instances(store),
                         claimed=self.deliveries(statuses=["sending"], limit=5))
 
@@ -575,7 +410,7 @@ class App:
         """The `count` most recent alerts delivered (one per rule and session, notices left out)."""
         from bot.notify.alert import Alert  # deliberately lazy: the outbox's verbs only
         seen, out = set(), []
-        for row in self.store.outbox_rows(["sent"], limit=500):
+        for row in self.store.outbox.rows(["sent"], limit=500):
             key = (row.rule_id, row.session)
             if ":" in row.rule_id or key in seen:  # notice:..., digest:...: the bot's own messages
                 continue

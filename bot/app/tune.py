@@ -107,7 +107,7 @@ def _file_won(app, store, loaded, row, file_value):
             f"set from the phone ({_num(row.value)}, by {row.who} on {row.at:%Y-%m-%d %H:%M} UTC), which is "
             "kept in `closebell tune --history` and no longer applied.")
     log.warning(text)
-    from bot.notify.outbox import admin_notice  # deliberately lazy: only when the file won
+    from bot.notify.delivery import admin_notice  # deliberately lazy: only when the file won
     key = hashlib.sha256(f"{row.rule_id}|{row.param}|{row.at.isoformat()}".encode()).hexdigest()[:16]
     admin_notice(store, loaded.settings, f"tune:{key}", text, now=app.clock.now())
 

@@ -73,7 +73,7 @@ class ChildJob:
 
 
 def run_session(job: ChildJob, session):
-    """The daemon's `app.run_due(session)`, in a child process that exits when it is done."""
+    """The daemon's `app.session_job.run_due(session)`, in a child process that exits when it is done."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         return pool.submit(_in_child, job, session).result()
@@ -86,6 +86,6 @@ def _in_child(job: ChildJob, session):
     app = App(job.config, clock=job.clock, store=open_store(job.store_url), heartbeat_url=job.heartbeat_url)
     app.fence = job.fence
     try:
-        return app.run_due(session)
+        return app.session_job.run_due(session)
     finally:
         app.close()

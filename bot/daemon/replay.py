@@ -120,7 +120,7 @@ def replay(app, arrivals: Arrivals, start: date, end: date, progress: bool = Fal
             if evaluated_for is not current:  # first session, or the rules file changed
                 evaluation = prepare(current.rules, current.series, store=store, as_of=end)
                 evaluated_for = current
-        outcomes.append(app.run_session(session, late=False, final=True, evaluation=evaluation))
+        outcomes.append(app.session_job.run_session(session, late=False, final=True, evaluation=evaluation))
         if after_session is not None:
             after_session(outcomes[-1])
     app.deliver_due()  # anything a kill left pending

@@ -94,7 +94,7 @@ class Daemon:
                 return None
             try:
                 outcome = run_session(ChildJob.of(self.app), session) if self.isolated else \
-                    self.app.run_due(session)
+                    self.app.session_job.run_due(session)
             except Exception:  # a bug in one job must not stop the schedule
                 log.exception("job for %s crashed (retried at the next close)", pd.Timestamp(session).date())
                 return None
@@ -102,7 +102,7 @@ class Daemon:
                 release_memory()
             if outcome.status == "waiting":
                 now = self.app.clock.now()
-                when = min(now + timedelta(minutes=self.schedule.poll_minutes), self.app.deadline(session))
+                when = min(now + timedelta(minutes=self.schedule.poll_minutes), self.app.session_job.deadline(session))
                 log.info("%s; next look at %s", outcome.line(), when.astimezone(ET).strftime("%H:%M %Z"))
                 if self.scheduler is not None:
                     self.scheduler.add_job(self.process, "date", run_date=when, args=[session],
@@ -117,7 +117,7 @@ class Daemon:
 
         A store that fails here is one log line; the next close (or the lock's watch) tries again."""
         try:
-            outcomes = self.app.catch_up(should_stop=self.stop_event.is_set, run=self.process)
+            outcomes = self.app.session_job.catch_up(should_stop=self.stop_event.is_set, run=self.process)
         except StoreError as exc:
             log.error("catch-up stopped, the store failed: %s (tried again at the next close)", exc)
             outcomes = []
@@ -197,7 +197,7 @@ class Daemon:
         self.app.fence = self.lock.fence
         lost = False
         try:
-            recovered = self.app.store.outbox_recover(self.app.clock.now())
+            recovered = self.app.store.outbox.recover(self.app.clock.now())
             if recovered:
                 log.warning("%d delivery(ies) were mid-send when the last instance stopped and their claim "
                             "expired: sending again", recovered)

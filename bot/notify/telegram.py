@@ -5,7 +5,7 @@ separated; also the allow-list for commands), TELEGRAM_BASE_URL for a
 self-hosted Bot API server (tests point it at 127.0.0.1).
 
 Messages use HTML parse mode with every rule- or data-derived string escaped.
-Each alert carries the Mute 1 day / Mute 1 week / Why? keyboard (bot.notify.buttons);
+Each alert carries the Mute 1 day / Mute 1 week / Why? keyboard (bot.notify.button_codec);
 `info` alerts and quiet hours go silently (bot.notify.quiet); many alerts at once
 become one grouped message (`notify.grouping`, `notify.group_above`).
 A chart goes as a photo with the text as caption, or photo then text when the
@@ -28,7 +28,7 @@ import re
 from datetime import timedelta
 
 from bot.clock import SYSTEM
-from bot.notify import buttons, quiet
+from bot.notify import button_codec, quiet
 from bot.notify.alert import SEVERITY_ICON, SEVERITY_ORDER
 from bot.notify.base import Delivery, grouped_units, split_text
 from bot.settings.env import Environment, current, redact
@@ -277,13 +277,13 @@ class Notifier:
         if len(alerts) == 1:
             alert, chart = alerts[0], charts[0]
             html_text, plain, markup = (format_alert(alert), alert.plain(),
-                                        buttons.keyboard(alert, secret=self.env.telegram_bot_token or ""))
+                                        button_codec.keyboard(alert, secret=self.env.telegram_bot_token or ""))
         else:
             order = sorted(range(len(alerts)), key=lambda i: -SEVERITY_ORDER.get(alerts[i].severity, 0))
             ranked = [alerts[i] for i in order]
             chart = next((charts[i] for i in order if charts[i]), None)
             html_text, plain, markup = (format_group(ranked), plain_group(ranked),
-                                        buttons.group_keyboard(ranked, secret=self.env.telegram_bot_token or ""))
+                                        button_codec.group_keyboard(ranked, secret=self.env.telegram_bot_token or ""))
         return await self._send_one(bot, chat, html_text, plain, chart, self.silent(alerts), markup)
 
     async def _send_one(self, bot, chat, html_text, plain, chart, silent, markup) -> Delivery:

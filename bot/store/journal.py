@@ -82,7 +82,7 @@ class SendJournal:
                 except (ValueError, KeyError, TypeError):
                     log.warning("%s:%d: not a complete entry (cut short by a crash?); skipped", self.path, number)
             for row_id, sent_at, entry in entries:
-                store.outbox_sent(row_id, sent_at)
+                store.outbox.sent(row_id, sent_at)
                 log.info("recorded %s %s to %s as sent (kept in %s while the store was gone)",
                          entry.get("session"), entry.get("rule"), entry.get("channel"), self.path)
             os.ftruncate(fd, 0)

@@ -1,6 +1,7 @@
-"""The Store facade: one object callers hold, each concern in its own module behind it.
+"""The Store facade: one object callers hold, each concern in its own module behind it; the outbox table
+is used directly, as `store.outbox` (bot.store.outbox), by bot.notify.delivery and the outbox's verbs.
 
-    observations.py  observations and fetch records      outbox.py  deliveries, claims and leases
+    observations.py  observations and fetch records      outbox.py  the outbox table: rows, claims, leases
     runs.py          run records per session             mutes.py   muted rules
     schema.py        tables and versioned migrations     lock.py    one active instance
     connect.py       URL, engine, failures as StoreError
@@ -40,7 +41,7 @@ class Store:
         self.engine = create_engine(url)
         self.dialect = self.engine.dialect.name
         self._observations = Observations(self.engine)
-        self._outbox = Outbox(self.engine)
+        self.outbox = Outbox(self.engine)  # the outbox table: store.outbox.claim(...), store.outbox.rows()
         self._mutes = Mutes(self.engine)
         self._runs = Runs(self.engine)
         self.overrides = Overrides(self.engine)  # parameter overrides from the phone (bot.store.overrides)
@@ -91,39 +92,6 @@ class Store:
 
     def last_fetches(self) -> dict[str, dict]:
         return self._observations.last_fetches()
-
-    # -- outbox (see bot.notify.outbox for the delivery logic) ------------------------------
-
-    def outbox_add(self, rows: list[dict], now: datetime) -> int:
-        return self._outbox.add(rows, now)
-
-    def outbox_due(self, now: datetime, limit: int = 1000, ignore_backoff: bool = False) -> list:
-        return self._outbox.due(now, limit, ignore_backoff)
-
-    def outbox_claim(self, ids: list[int], owner: str, lease_until: datetime, due_by: datetime | None = None,
-                     holder=None) -> list:
-        return self._outbox.claim(ids, owner, lease_until, due_by, holder)
-
-    def outbox_sent(self, row_id: int, now: datetime):
-        self._outbox.sent(row_id, now)
-
-    def outbox_retry(self, row_id: int, owner: str, error: str, next_at: datetime, failed: bool) -> bool:
-        return self._outbox.retry(row_id, owner, error, next_at, failed)
-
-    def outbox_hold(self, ids: list[int], until: datetime) -> int:
-        return self._outbox.hold(ids, until)
-
-    def outbox_recover(self, now: datetime | None = None) -> int:
-        return self._outbox.recover(now or self.clock.now())
-
-    def outbox_requeue_failed(self, now: datetime) -> int:
-        return self._outbox.requeue_failed(now)
-
-    def outbox_rows(self, statuses=None, limit: int = 1000) -> list:
-        return self._outbox.rows(statuses, limit)
-
-    def outbox_counts(self) -> dict[str, int]:
-        return self._outbox.counts()
 
     # -- mutes ----------------------------------------------------------------------------
 

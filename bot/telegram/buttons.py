@@ -1,6 +1,6 @@
 """The buttons under each alert: Mute 1 day, Mute 1 week, Why?.
 
-A press arrives as a callback query whose data bot.notify.buttons signed
+A press arrives as a callback query whose data bot.notify.button_codec signed
 (versioned, HMAC keyed from the bot token). A forged, stale or unknown one gets
 a polite refusal and nothing else. Mute persists through the app exactly like
 /mute and the message is edited to say until when; Why? answers with the
@@ -18,7 +18,7 @@ import html
 import logging
 
 from bot.clock import ET
-from bot.notify.buttons import parse_callback
+from bot.notify.button_codec import parse_callback
 from bot.telegram.reply import Reply, error_text, send_reply
 from bot.telegram.tune import answer_tune_button, is_tune_button
 from bot.render.phone import phone_lines

@@ -1,4 +1,8 @@
-"""The outbox: every alert is stored before any attempt to send it, and sent exactly once.
+"""Delivery through the outbox: every alert is stored before any attempt to send it, and sent exactly once.
+
+This module queues rows (`enqueue`, `admin_notice`) and runs the delivery loop
+(`deliver`); the outbox table itself (rows, claims, leases, holders) is
+bot.store.outbox.
 
 Rows are keyed by (rule, session, channel): evaluating a session again (a
 retry, a catch-up, a manual `check --send`) queues nothing new.
@@ -99,7 +103,7 @@ def enqueue(store, alerts_with_routes, settings, render_chart=None, *, now: date
             rows.append({"rule_id": alert.rule_id, "session": alert.session, "channel": key,
                          "severity": alert.severity, "payload": alert.to_json(),
                          "chart": drawn[n] if n in carriers.get(key, ()) else None})
-    added = store.outbox_add(rows, now)
+    added = store.outbox.add(rows, now)
     log.info("outbox: %d alert(s) for %d destination row(s), %d new, %d chart(s) drawn",
              len(alerts_with_routes), len(rows), added, sum(1 for c in drawn.values() if c))
     return added
@@ -235,12 +239,12 @@ def deliver(store, settings, clock: Clock = SYSTEM, notifiers=None, hold_until=N
                         run.journal.path)
         if not run.leading():
             return report
-        recovered = store.outbox_recover(clock.now())
+        recovered = store.outbox.recover(clock.now())
         if recovered:
             log.warning("%d delivery(ies) were claimed by a process that died or whose lease ran out: sending again",
                         recovered)
         groups: dict[str, list] = {}
-        for row in store.outbox_due(clock.now(), ignore_backoff=ignore_backoff):
+        for row in store.outbox.due(clock.now(), ignore_backoff=ignore_backoff):
             groups.setdefault(row.channel, []).append(row)
         for key, rows in groups.items():
             if report.fenced:
@@ -269,7 +273,7 @@ def _deliver_destination(run: _Run, key, rows):
         for row, alert in zip(rows, alerts):
             until = run.hold_until(alert, clock.now(), settings, channel=channel)
             if until is not None:
-                report.held += store.outbox_hold([row.id], until)
+                report.held += store.outbox.hold([row.id], until)
                 log.info("holding %s %s to %s until %s", row.session, row.rule_id, key, until)
             else:
                 kept.append((row, alert))
@@ -295,7 +299,7 @@ def _attempt(run: _Run, unit_rows, send) -> bool | None:
     if not run.leading():
         return None
     now = run.clock.now()
-    claimed = run.store.outbox_claim([row.id for row in unit_rows], run.owner, now + run.lease,
+    claimed = run.store.outbox.claim([row.id for row in unit_rows], run.owner, now + run.lease,
                                      due_by=None if run.ignore_backoff else now)
     if not claimed:
         log.info("%s: %d row(s) claimed by another process or no longer due; left alone",
@@ -325,7 +329,7 @@ def _record_sent(run: _Run, row, now: datetime) -> None:
     in the journal (durable before this returns), so no later delivery sends it again."""
     for wait in (*run.record_retry, None):
         try:
-            run.store.outbox_sent(row.id, now)
+            run.store.outbox.sent(row.id, now)
             run.report.sent += 1
             return
         except StoreError as exc:
@@ -363,7 +367,7 @@ def _after_attempt(run: _Run, row, delivery: Delivery, now: datetime):
     if delivery.retry_after:
         wait = max(wait, timedelta(seconds=delivery.retry_after))
     try:
-        mine = store.outbox_retry(row.id, owner, error, now + wait, failed=give_up)
+        mine = store.outbox.retry(row.id, owner, error, now + wait, failed=give_up)
     except StoreError as exc:  # not sent, so nothing is lost: the claim's lease brings the row back
         report.store_error = str(exc)
         log.error("%s %s to %s: the failed attempt could not be recorded (%s); the row is tried again when its "
@@ -402,4 +406,4 @@ def admin_notice(store, settings, key: str, text: str, session=None, exclude: st
     keys = [k for k in destinations([channel]) if k != exclude]
     rows = [{"rule_id": alert.rule_id, "session": alert.session, "channel": k, "severity": alert.severity,
              "payload": alert.to_json(), "chart": None} for k in keys]
-    return store.outbox_add(rows, now)
+    return store.outbox.add(rows, now)
