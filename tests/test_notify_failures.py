@@ -162,9 +162,7 @@ ROWS = [
     ("refusal", "email", True, "recipients refused: me@closebell.test"),
     ("refusal", "telegram", True, "forbidden: Forbidden: bot was blocked by the user"),
     ("refusal", "apprise", False, "the service did not accept"),  # apprise tells no refusal from an outage
-    pytest.param("server error at RCPT", "email", False, "SMTP 451", marks=pytest.mark.xfail(
-        strict=True, reason="smtplib raises SMTPRecipientsRefused for a 451 on every recipient, and classify calls "
-                            "that permanent: a mail server's 'try again later' is given up on")),
+    ("server error at RCPT", "email", False, "SMTP 451"),  # "try again later" is retried, not given up on
 ]
 
 

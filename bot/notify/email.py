@@ -107,6 +107,13 @@ def classify(exc, environment: Environment | None = None) -> Delivery:
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return Delivery(False, f"server does not support this: {exc} (check SMTP_SECURITY)", permanent=True)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        # Each recipient with the server's (code, message). A 4xx is "try again later" (greylisting, a full
+        # mailbox, a busy server): retried by the outbox. Only 5xx on every recipient is given up on.
+        codes = {who: code for who, (code, _msg) in exc.recipients.items()}
+        if codes and all(400 <= code < 500 for code in codes.values()):
+            code = next(iter(codes.values()))
+            return Delivery(False, f"SMTP {code}: the server asked to try again later for "
+                                   f"{', '.join(codes)}")
         return Delivery(False, f"recipients refused: {', '.join(exc.recipients)}", permanent=True)
     if isinstance(exc, smtplib.SMTPSenderRefused):
         return Delivery(False, f"sender refused: {exc.sender} ({exc.smtp_code})", permanent=True)
