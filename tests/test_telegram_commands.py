@@ -168,8 +168,9 @@ def test_the_command_loop_survives_every_telegram_error_and_keeps_answering(app,
 
 def test_why_answers_with_the_explanation_of_the_rule_on_that_day(app):
     text = respond("/why small-cap-trap 2024-07-16", app).text
-    assert text.startswith("small-cap-trap did not hold on 2024-07-16")
+    assert " ".join(text.split()).startswith("small-cap-trap did not hold on 2024-07-16")
     assert "change(DGS10, 5)" in text and "-0.13" in text
+    assert max(len(line) for line in text.splitlines()) <= 40  # typed or pressed, /why fits a phone
     assert "no rule 'small-cap-tarp'" in respond("/why small-cap-tarp", app).text
     assert "not a date" in respond("/why small-cap-trap yesterday", app).text
 

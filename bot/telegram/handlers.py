@@ -22,7 +22,7 @@ from bot.clock import ET
 from bot.errors import UsageError
 from bot.render.alerts import last_alerts_lines, rules_lines
 from bot.render.check import check_phone_lines
-from bot.render.explain import explain_lines
+from bot.render.phone import phone_lines
 from bot.render.status import status_lines
 from bot.settings.paths import out_of_range
 from bot.suggest import did_you_mean
@@ -110,7 +110,7 @@ def _why(args, app):
         if why:
             return Reply(why)
     result = app.explain(args[0], day)
-    return Reply("\n".join(([f"({result.note})"] if result.note else []) + explain_lines(result)))
+    return Reply("\n".join(phone_lines(result)))  # as the Why? button answers: 40 columns, a phone's width
 
 
 def _last(args, app):
