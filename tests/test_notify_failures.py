@@ -157,7 +157,7 @@ ROWS = [
     ("garbage", "telegram", False, "network error: cannot reach http://127.0.0.1:"),
     ("garbage", "apprise", False, "the service did not accept"),
     ("server error", "email", False, "SMTP 451"),
-    ("server error", "telegram", False, "cannot reach http://127.0.0.1:"),  # ptb: a 502 is a NetworkError
+    ("server error", "telegram", False, "Telegram's server answered Bad Gateway at http://127.0.0.1:"),  # a 502
     ("server error", "apprise", False, "the service did not accept"),
     ("refusal", "email", True, "recipients refused: me@closebell.test"),
     ("refusal", "telegram", True, "forbidden: Forbidden: bot was blocked by the user"),

@@ -200,6 +200,9 @@ def _cause(exc) -> str:
     return text.split(": ", 1)[1] if text.startswith("httpx.") and ": " in text else text
 
 
+_SERVER_SIDE = re.compile(r"\b(Bad Gateway|Service Unavailable|Gateway Time-?out|Internal Server Error|5\d\d)\b")
+
+
 def classify(exc) -> Delivery:
     """A python-telegram-bot exception as a Delivery: what it means and whether retrying helps."""
     from telegram import error  # deliberately lazy: see the module docstring
@@ -218,6 +221,11 @@ def classify(exc) -> Delivery:
         return Delivery(False, f"bad request: {text}", permanent=True)
     if isinstance(exc, error.TimedOut):
         return Delivery(False, f"timed out talking to Telegram at {_where()}")
+    if isinstance(exc, error.NetworkError) and _SERVER_SIDE.search(text):
+        # python-telegram-bot raises a NetworkError for a 5xx too: the server was reached and is in trouble,
+        # so the user's network is not the thing to check. Retried like an outage.
+        return Delivery(False, f"Telegram's server answered {_cause(exc)} at {_where()}: an outage on its side; "
+                               "retried")
     if isinstance(exc, error.NetworkError):
         return Delivery(False, f"network error: cannot reach {_where()} ({_cause(exc)}); is the network up, "
                                f"and TELEGRAM_BASE_URL right if set?")
