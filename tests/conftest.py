@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -174,3 +175,13 @@ def smtp(monkeypatch):
     sink.controller = controller
     yield sink
     controller.stop()
+
+
+def wait_for(condition, seconds: float = 20, step: float = 0.05) -> bool:
+    """Poll `condition` until it holds or `seconds` pass; its last answer (tests assert on it)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()

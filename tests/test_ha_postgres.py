@@ -31,7 +31,7 @@ from bot.notify.alert import Alert
 from bot.store import Store
 from bot.store.lock import ADVISORY_KEY
 from bot.store.store import database_url
-from tests.conftest import ROOT, postgres_url, subprocess_env
+from tests.conftest import ROOT, postgres_url, subprocess_env, wait_for
 from tests.telegram_stub import TelegramStub
 from tests.test_daemon import Harness, offline_config
 
@@ -82,15 +82,6 @@ def of_process(pid: int) -> dict:
                 if fields[9] in inodes:
                     ports.append(int(fields[1].rsplit(":", 1)[1], 16))
     return {"where": "a.client_port = ANY(:ports)", "ports": ports}
-
-
-def wait_for(condition, seconds: float, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()
 
 
 def queue(store: Store, count: int, channel: str = "telegram:1001") -> list[str]:

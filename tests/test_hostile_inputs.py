@@ -239,7 +239,7 @@ def line_of(name: str, day: str) -> int:
 
 IWM_LINES = len((DATA / "IWM.csv").read_text().splitlines()) if DATA.is_dir() else 0
 P = "{tmp}"  # stands for the test's tmp_path in an expected line
-OUT = f"out of range; write a date between 1900-01-01 and 2199-12-31"
+OUT = "out of range; write a date between 1900-01-01 and 2199-12-31"
 
 CASES = [
     # what, make, exit code, stderr lines (P = tmp_path; a line ending in '...' is a prefix)

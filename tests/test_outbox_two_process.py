@@ -20,7 +20,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.clock import SYSTEM, SimulatedClock
+from bot.clock import SYSTEM
 from bot.notify.alert import Alert
 from bot.notify.delivery import deliver, enqueue
 from bot.settings.models import Settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 
@@ -44,12 +45,6 @@ def test_a_settings_mistake_is_reported_at_its_place(tmp_path, name, text, where
 
 
 # -- secrets and deployment settings: the environment, read once into one typed object --------------------
-
-import ast  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-from tests.conftest import subprocess_env  # noqa: E402
 
 NOTIFY = ROOT / "bot" / "notify"
 

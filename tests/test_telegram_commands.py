@@ -17,7 +17,7 @@ from bot.settings.live import LiveConfig
 from bot.settings.load import load_series
 from bot.telegram.handlers import respond
 from bot.telegram.poller import CommandPoller
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for
 
 NOW = datetime(2024, 7, 12, 9, 0, tzinfo=ET)
 
@@ -97,13 +97,6 @@ def test_last_lists_recent_alerts(app):
 
 def test_unknown_command_suggests_one(app):
     assert "did you mean 'status'" in respond("/stauts", app).text
-
-
-def wait_for(predicate, seconds=20):
-    deadline = time.monotonic() + seconds
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_the_poller_answers_an_allowed_chat_and_ignores_others(app, telegram, caplog):

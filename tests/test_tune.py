@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -17,7 +16,7 @@ from bot.settings.live import LiveConfig
 from bot.render.tune import preview_lines
 from bot.store import Store
 from bot.telegram.poller import CommandPoller
-from tests.conftest import ROOT, copy_config
+from tests.conftest import ROOT, copy_config, wait_for
 
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=ET)
 WHO = "telegram:1001"
@@ -191,13 +190,6 @@ def test_the_cli_previews_applies_lists_and_exports(config, data_dir, monkeypatc
 
 
 # -- /tune through the Telegram Bot API stand-in -------------------------------------------------------
-
-def wait_for(predicate, seconds=20):
-    deadline = time.monotonic() + seconds
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return predicate()
-
 
 def run_until(app, telegram, predicate):
     poller = CommandPoller(app, poll_timeout=0, idle_sleep=0.05, backoff=0.05)

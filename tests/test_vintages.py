@@ -13,7 +13,6 @@ import json
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa

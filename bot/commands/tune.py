@@ -11,7 +11,7 @@ import getpass
 
 from bot.commands.common import build_app
 from bot.errors import UsageError
-from bot.render.tune import param_line, preview_lines
+from bot.render.tune import history_lines, overrides_lines, param_line, preview_lines
 
 USAGE = "write RULE NAME=VALUE, e.g. closebell tune small-cap-trap lead=6 (or --list, --history, --export)"
 
@@ -23,19 +23,9 @@ def run(args) -> int:
         if args.rule or args.setting:
             raise UsageError("--list, --history and --export take no rule; " + USAGE)
         if args.list:
-            rows = app.tune_list()
-            for row in rows:
-                print(f"{row.rule_id} {row.param} = {row.value:g} (file: {row.file_value:g}; set by {row.who} "
-                      f"{row.at:%Y-%m-%d %H:%M} UTC)")
-            if not rows:
-                print("no overrides: every rule runs as the file says")
+            print("\n".join(overrides_lines(app.tune_list())))
         elif args.history:
-            events = app.tune_history()
-            for e in events:
-                print(f"{e.at:%Y-%m-%d %H:%M} UTC  {e.kind:9} {e.rule_id} {e.param} {_num(e.previous)} -> "
-                      f"{_num(e.value)} (file: {_num(e.file_value)}) by {e.who}")
-            if not events:
-                print("no tuning yet")
+            print("\n".join(history_lines(app.tune_history())))
         else:
             changes = app.tune_export(who)
             for change in changes:
@@ -67,10 +57,6 @@ def run(args) -> int:
             raise UsageError("the change breaks the golden tests above; add --break-tests to apply it anyway")
         print("applied: " + app.tune_apply(args.rule, name.strip(), value, who).line())
     return 0
-
-
-def _num(value) -> str:
-    return "-" if value is None else f"{value:g}"
 
 
 def _user() -> str:

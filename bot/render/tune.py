@@ -64,3 +64,15 @@ def param_line(view) -> str:
     near = ", ".join(f"[{_num(v)}: {_rate(r)}]" if v == view.value else f"{_num(v)}: {_rate(r)}"
                      for v, r in view.nearby)
     return f"{view.name} = {_num(view.value)} ({origin})\n  firings a year: {near}"
+
+
+def overrides_lines(rows) -> list[str]:
+    """`tune --list`: each override in force, with the file's value and who set it when."""
+    return [f"{row.rule_id} {row.param} = {row.value:g} (file: {row.file_value:g}; set by {row.who} "
+            f"{row.at:%Y-%m-%d %H:%M} UTC)" for row in rows] or ["no overrides: every rule runs as the file says"]
+
+
+def history_lines(events) -> list[str]:
+    """`tune --history`: every change, oldest first: applied, reset, file won, exported."""
+    return [f"{e.at:%Y-%m-%d %H:%M} UTC  {e.kind:9} {e.rule_id} {e.param} {_num(e.previous)} -> "
+            f"{_num(e.value)} (file: {_num(e.file_value)}) by {e.who}" for e in events] or ["no tuning yet"]
