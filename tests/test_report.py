@@ -9,13 +9,23 @@ import numpy as np
 import pytest
 
 from bot.app.evaluation import prepare
-from bot.engine.evaluate import forward_return
 from bot.engine.report import summarize
 from bot.engine.returns import rounded, rounded_json
 from bot.engine.warnings import never_fired_warnings, never_reached_warnings
 from bot.settings.load import load_series
 from bot.settings.rules_file import loads_rules
 from tests.conftest import ROOT
+
+
+def forward_return(frame, series: str, i: int, sessions: int) -> float:
+    """The oracle: % change of `series` from session i to i + sessions, one session at a time, NaN past the
+    data. The engine computes every session at once (bot/engine/returns.py); this is the definition it must
+    agree with."""
+    values = frame.series(series)
+    j = i + sessions
+    if j >= len(values) or np.isnan(values[i]) or np.isnan(values[j]):
+        return float("nan")
+    return float((values[j] / values[i] - 1.0) * 100.0)
 
 RULES = """
 rules:

@@ -117,9 +117,6 @@ class Evaluation:
     def fire_dates(self, rule_id: str, start=None, end=None) -> pd.DatetimeIndex:
         return self._dates(self.fires[rule_id], start, end)
 
-    def resolve_dates(self, rule_id: str, start=None, end=None) -> pd.DatetimeIndex:
-        return self._dates(self.resolves[rule_id], start, end)
-
     def _dates(self, mask, start, end) -> pd.DatetimeIndex:
         """The sessions where `mask` is true, within [start, end]."""
         sessions = self.frame.sessions[mask]
@@ -191,13 +188,3 @@ def evaluate(rules: list[Rule], frame: Frame) -> Evaluation:
         evaluation.resolves[rule.id] = resolves
         evaluation.active[rule.id] = active
     return evaluation
-
-
-def forward_return(frame: Frame, series: str, i: int, sessions: int) -> float:
-    """% change of `series` from session i to i + sessions (NaN past the data)."""
-    values = frame.series(series)
-    j = i + sessions
-    if j >= len(values) or np.isnan(values[i]) or np.isnan(values[j]):
-        return float("nan")
-    return float((values[j] / values[i] - 1.0) * 100.0)
-
