@@ -86,3 +86,19 @@ def test_a_payload_that_is_not_text_parses_to_nothing(data):
 def test_without_the_current_rules_an_uncut_id_still_parses():
     data = callback_data("m1w", "small-cap-trap", SESSION, secret="tok")
     assert parsed(data, None) == ("mute", "small-cap-trap", SESSION, 7, "m1w")
+
+
+def test_a_button_made_by_an_earlier_release_still_parses():
+    """The signature's recipe is a contract with every message already on a phone: a change to the key
+    derivation or to the signed text would turn all their buttons stale, so the bytes are pinned here."""
+    made = ["v1|m1d|20240711|-xYvge9v|small-cap-trap", "v1|m1w|20240711|0JyMK6sw|small-cap-trap",
+            "v1|why|20240711|225Yj2wd|small-cap-trap"]
+    assert [callback_data(code, "small-cap-trap", SESSION, "tok") for code in ("m1d", "m1w", "why")] == made
+    assert [parsed(data, ["small-cap-trap"])[4] for data in made] == ["m1d", "m1w", "why"]
+
+
+def test_an_alerts_keyboard_is_signed_with_the_secret_it_is_given(monkeypatch):
+    from bot.notify.button_codec import keyboard
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "another-token")
+    data = [b.callback_data for row in keyboard(alert("small-cap-trap"), secret="tok").inline_keyboard for b in row]
+    assert [parsed(d, ["small-cap-trap"])[4] for d in data] == ["m1d", "m1w", "why"]
