@@ -251,3 +251,20 @@ def test_a_frame_of_values_alone_is_cleaned_without_release_dates():
     assert kept["value"].tolist() == [199.48, 206.65]
     assert reasons == ["1 non-positive value(s) rejected (2024-07-11)"]
 
+
+
+def test_an_index_at_zero_is_warned_in_plain_english(caplog):
+    clean(source([("2024-05-01", 313.175), ("2024-06-01", 0.0)]), CPI, date(2024, 7, 31), origin="bls")
+    assert messages(caplog) == ["bls 2024-06-01: 2024-06-01 value 0 is not positive (an index must be > 0); dropped"]
+
+
+@pytest.mark.parametrize("values, previous, spikes", [
+    ([100.0, 1e-307, 100.0], None, [1]),  # a tiny (but normal) price between real ones: the move back overflows
+    ([100.0, 100.0], 1e-307, []),  # the stored value was the tiny one: two new days agree, a real move
+])
+def test_a_move_that_overflows_is_judged_without_a_numpy_warning(values, previous, spikes):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning on stderr reads like a crash to a user
+        got = _spikes(np.array(values), "price", 25, previous)
+    assert np.flatnonzero(got).tolist() == spikes

@@ -231,7 +231,7 @@ def clean(frame: pd.DataFrame, series=None, today: date | None = None, previous:
             days = ", ".join(d.strftime("%Y-%m-%d") for d in frame.index[bad][:3])
             reasons.append(f"{int(bad.sum())} non-positive value(s) rejected ({days})")
             rejected += [Rejection(where(frame, d, origin), f"{d:%Y-%m-%d} value {v:g} is not positive "
-                                                            f"(a {units} must be > 0); dropped")
+                                                            f"({'an' if units == 'index' else 'a'} {units} must be > 0); dropped")
                          for d, v in frame["value"][bad].items()]
             frame = frame[~bad]
 
@@ -274,16 +274,17 @@ def _spikes(values: np.ndarray, units: str, limit: float, previous: float | None
     out = np.zeros(len(values), dtype=bool)
     if not len(values):
         return out
+    # a move from a tiny price overflows to inf, which is past any limit: the right answer, without a warning
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         jumps = np.abs(_move(values[:-1], values[1:], units)) > limit
-    candidates = np.flatnonzero(jumps) + 1
-    if previous is not None and abs(_move(previous, values[0], units)) > limit:
-        candidates = np.concatenate(([0], candidates))
-    resume = 0  # the first index whose neighbour is not known to be the last value kept
-    for start in candidates:
-        if start < resume:
-            continue
-        resume = _walk_spikes(values, units, limit, values[start - 1] if start else previous, start, out)
+        candidates = np.flatnonzero(jumps) + 1
+        if previous is not None and abs(_move(previous, values[0], units)) > limit:
+            candidates = np.concatenate(([0], candidates))
+        resume = 0  # the first index whose neighbour is not known to be the last value kept
+        for start in candidates:
+            if start < resume:
+                continue
+            resume = _walk_spikes(values, units, limit, values[start - 1] if start else previous, start, out)
     return out
 
 
