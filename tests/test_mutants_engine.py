@@ -164,3 +164,18 @@ def test_fired_counts_a_firing_from_the_first_session_on():
              "  - id: after\n    when: fired(first, 3)\n    cooldown: 0\n")
     ev = evaluated(frame_of([0] * 5, [0] * 5, [5] * 5, a=[2, 0, 0, 0, 0]), rules)
     assert at(ev.fires["after"]) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("when, b", [
+    ("A / B > 1", [0.0, 1.0]),  # 2 / 0
+    ("(A - 2) / B < 1", [0.0, 1.0]),  # 0 / 0
+    ("A * B > 1", [1e308, 1.0]),  # past the largest float
+])
+def test_arithmetic_without_an_answer_is_unknown_and_prints_no_numpy_warning(when, b):
+    import warnings
+    frame = frame_of([0, 0], [0, 0], [5, 5], a=[2.0, 2.0])
+    frame.daily["B"] = np.array(b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning on stderr reads like a crash to a user
+        ev = evaluated(frame, f"rules:\n  - id: r\n    when: {when}\n")
+    assert np.isnan(ev.holds["r"][0]) and ev.holds["r"][1] == 1.0

@@ -74,7 +74,8 @@ class Context:
                 return kleene_and(left, right)
             if node.op == "or":
                 return kleene_or(left, right)
-            with np.errstate(divide="ignore", invalid="ignore"):
+            # x / 0, 0 / 0 and a product past 1e308 are unknown (NaN below), not a warning on stderr
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 if node.op in _COMPARE:
                     out = _COMPARE[node.op](left, right).astype(float)
                     out[np.isnan(left) | np.isnan(right)] = np.nan
