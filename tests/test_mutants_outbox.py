@@ -304,7 +304,8 @@ def test_a_holder_naming_no_real_pid_is_never_gone(pid):
 
 
 def test_asking_whether_a_process_exists_sends_it_no_signal():
-    sleeper = subprocess.Popen(["sleep", "60"])
+    # SIGHUP's default (end the process) restored: under nohup the sleeper would inherit "ignore"
+    sleeper = subprocess.Popen(["sleep", "60"], preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     assert _exists(sleeper.pid) is True
     sleeper.terminate()  # a signal sent first (SIGHUP) would be the one that ended it
     assert sleeper.wait(timeout=10) == -signal.SIGTERM
