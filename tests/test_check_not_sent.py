@@ -7,12 +7,10 @@ ways of not firing on the sessions after its first firing.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT, subprocess_env
+from tests.apps import closebell
 
 RULES = """\
 rules:
@@ -47,12 +45,8 @@ def checks(data_dir, tmp_path_factory):
     rules.write_text(RULES)
     out = {}
     for day in sorted({case[0] for case in CASES}):
-        proc = subprocess.run([sys.executable, "-m", "bot", "check", "--rules", str(rules), "--data-dir",
-                               str(data_dir), "--date", day], capture_output=True, text=True,
-                              env=subprocess_env(), cwd=ROOT, timeout=300)
-        body = subprocess.run([sys.executable, "-m", "bot", "check", "--rules", str(rules), "--data-dir",
-                               str(data_dir), "--date", day, "--json"], capture_output=True, text=True,
-                              env=subprocess_env(), cwd=ROOT, timeout=300)
+        proc = closebell("check", "--rules", rules, "--data-dir", data_dir, "--date", day)
+        body = closebell("check", "--rules", rules, "--data-dir", data_dir, "--date", day, "--json")
         assert proc.returncode == 0 and body.returncode == 0, proc.stderr + body.stderr
         out[day] = proc.stdout, json.loads(body.stdout)
     return out

@@ -24,6 +24,7 @@ from bot.notify.console import Notifier as Console
 from bot.settings.live import LiveConfig
 from bot.store import Store
 from bot.store.lock import InstanceLock
+from tests.apps import offline_config
 from tests.conftest import ROOT, copy_config, sqlite_outbox_counts, subprocess_env
 
 
@@ -233,20 +234,6 @@ def backtest_days(data_dir, config, start, end):
                            str(data_dir), "--from", start, "--to", end, "--json"], capture_output=True, text=True,
                           cwd=ROOT, env=subprocess_env(), timeout=120)
     return json.loads(proc.stdout)["rules"]["iwm-up"]["fires"]
-
-
-def offline_config(tmp_path, data_dir):
-    """Settings whose every series comes from the shipped CSV files: a `run` that needs no network."""
-    config = tmp_path / "offline"
-    config.mkdir()
-    lines = ["series:"]
-    from bot.settings.load import load_series
-    for name, series in load_series(ROOT / "config" / "series.yaml").items():
-        lines.append(f"  {name}: {{source: csv, frequency: {series.frequency}, units: {series.units}}}")
-    (config / "series.yaml").write_text("\n".join(lines) + "\n")
-    (config / "settings.yaml").write_text(f"sources:\n  csv: {{base_url: '{data_dir}'}}\nnotify:\n  charts: false\n")
-    shutil.copy(ROOT / "config" / "rules.yaml", config / "rules.yaml")
-    return config
 
 
 def test_run_catches_up_waits_and_stops_cleanly_on_sigterm(tmp_path, data_dir):

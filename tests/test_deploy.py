@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, subprocess_env
-from tests.test_daemon import offline_config
+from tests.apps import offline_config
 
 HONCHO = Path(sys.executable).parent / "honcho"
 

@@ -33,7 +33,8 @@ from bot.store.lock import ADVISORY_KEY
 from bot.store.store import database_url
 from tests.conftest import ROOT, postgres_url, subprocess_env, wait_for
 from tests.telegram_stub import TelegramStub
-from tests.test_daemon import Harness, offline_config
+from tests.apps import offline_config
+from tests.test_daemon import Harness
 
 HOLDER = sa.text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
                  "AND objid::bigint = :k AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")

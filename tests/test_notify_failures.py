@@ -166,7 +166,7 @@ ROWS = [
 ]
 
 
-@pytest.mark.parametrize("failure,channel,permanent,words", ROWS, ids=[f"{values[0]}-{values[1]}" for values in (getattr(r, "values", r) for r in ROWS)])
+@pytest.mark.parametrize("failure,channel,permanent,words", ROWS, ids=[f"{r[0]}-{r[1]}" for r in ROWS])
 def test_every_failure_is_a_delivery_that_says_what_failed_and_whether_to_retry(failure, channel, permanent, words,
                                                                                 monkeypatch, request):
     module, server = NOTIFIERS[channel]

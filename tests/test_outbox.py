@@ -23,7 +23,7 @@ from bot.notify.delivery import backoff, deliver, enqueue, units_of
 from bot.settings.models import Settings
 from bot.store.outbox import Holder, this_process
 from bot.store.store import stored_time
-from tests.conftest import ROOT, sqlite_outbox_counts, subprocess_env
+from tests.conftest import ROOT, sqlite_outbox_counts, subprocess_env, wait_for
 
 
 def settings(**notify):
@@ -330,10 +330,7 @@ def processes():
     zombie = subprocess.Popen(["sleep", "60"])
     zombie_start = proc_start(zombie.pid)
     zombie.kill()
-    deadline = time.monotonic() + 10
-    while open(f"/proc/{zombie.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    assert wait_for(lambda: open(f"/proc/{zombie.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z", 10, 0.01)
     yield {"live": live.pid, "live_start": proc_start(live.pid), "zombie": zombie.pid,
            "zombie_start": zombie_start, "free": free_pid()}
     live.kill()

@@ -3,29 +3,15 @@ rules is a failed run (exit 3, a fail ping, `status` says so) and is run again n
 
 from __future__ import annotations
 
-import shutil
-
-from tests.apps import closebell
-from tests.conftest import ROOT, subprocess_env
-
-
-def offline(tmp_path, data_dir):
-    config = tmp_path / "offline"
-    config.mkdir()
-    from bot.settings.load import load_series
-    lines = ["series:"] + [f"  {n}: {{source: csv, frequency: {s.frequency}, units: {s.units}}}"
-                           for n, s in load_series(ROOT / "config" / "series.yaml").items()]
-    (config / "series.yaml").write_text("\n".join(lines) + "\n")
-    (config / "settings.yaml").write_text(f"sources:\n  csv: {{base_url: '{data_dir}'}}\nnotify:\n  charts: false\n")
-    shutil.copy(ROOT / "config" / "rules.yaml", config / "rules.yaml")
-    return config
+from tests.apps import closebell, offline_config
+from tests.conftest import subprocess_env
 
 
 def test_run_once_offline_with_a_stale_store_is_a_failed_run_exit_3_and_a_fail_ping(tmp_path, data_dir, httpserver):
     """The shipped history ends in June 2026: every session after it finds the store stale. Evaluating
     none of the rules it should have is a failed run, whatever else went right."""
     httpserver.expect_request("/ping/abc/fail", method="POST").respond_with_data("OK")
-    env = subprocess_env(CLOSEBELL_HOME=tmp_path / "home", CLOSEBELL_CONFIG=offline(tmp_path, data_dir),
+    env = subprocess_env(CLOSEBELL_HOME=tmp_path / "home", CLOSEBELL_CONFIG=offline_config(tmp_path, data_dir),
                          HEARTBEAT_URL=httpserver.url_for("/ping/abc"))
     proc = closebell("run", "--once", env=env)
     assert proc.returncode == 3, proc.stderr

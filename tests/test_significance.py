@@ -12,8 +12,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -25,7 +23,8 @@ from bot.engine.report import summarize
 from bot.engine.sweep import holdout_check, sweep
 from bot.settings.load import load_series
 from bot.settings.rules_file import loads_rules
-from tests.conftest import ROOT, subprocess_env
+from tests.apps import closebell
+from tests.conftest import ROOT
 
 REFERENCE_DRAWS = 200_000
 
@@ -211,9 +210,7 @@ def test_verdict_thresholds(n, p, text):
 
 
 def test_backtest_json_carries_the_statistics_per_horizon(data_dir):
-    proc = subprocess.run([sys.executable, "-m", "bot", "backtest", "--json", "--from", "2008-01-01",
-                           "--data-dir", str(data_dir)], capture_output=True, text=True, cwd=ROOT,
-                          env=subprocess_env(), timeout=300)
+    proc = closebell("backtest", "--json", "--from", "2008-01-01", "--data-dir", data_dir)
     assert proc.returncode == 0, proc.stderr
     rules = json.loads(proc.stdout)["rules"]
     trap = rules["small-cap-trap"]["forward"]["20"]
@@ -225,9 +222,7 @@ def test_backtest_json_carries_the_statistics_per_horizon(data_dir):
     assert trap["verdict"] == S.verdict(trap["known"], trap["p_value"])
     assert trap["verdict"].startswith("no evidence of an edge (p = ")  # 12 firings, +2.26% after a "down" call
     assert rules["soft-cpi-rotation"]["forward"]["5"]["verdict"] == "too few firings to say"
-    text = subprocess.run([sys.executable, "-m", "bot", "backtest", "--from", "2008-01-01", "--data-dir",
-                           str(data_dir)], capture_output=True, text=True, cwd=ROOT, env=subprocess_env(),
-                          timeout=300).stdout
+    text = closebell("backtest", "--from", "2008-01-01", "--data-dir", data_dir).stdout
     block = text.split("small-cap-trap [")[1].splitlines()
     assert block[1].startswith("  verdict: 20 sessions: no evidence of an edge (p = ")  # the report leads with it
 
@@ -280,14 +275,12 @@ def test_sweep_holdout_warns_when_the_in_sample_edge_is_noise(overfit_dir):
     assert check.before.p_value < 0.001 and check.before.known >= S.MIN_FIRINGS
     assert check.after.known >= S.MIN_FIRINGS and check.after.p_value > S.ALPHA
     assert check.warning == f"best of 41 values in-sample; out of sample p = {check.after.p_value:.2f}: likely noise"
-    proc = subprocess.run([sys.executable, "-m", "bot", "sweep", "band", "lo=120:200:2", "--holdout", "2016-01-01",
-                           "--rules", str(overfit_dir / "rules.yaml"), "--data-dir", str(overfit_dir)],
-                          capture_output=True, text=True, cwd=ROOT, env=subprocess_env(), timeout=300)
+    proc = closebell("sweep", "band", "lo=120:200:2", "--holdout", "2016-01-01", "--rules", overfit_dir / "rules.yaml",
+                     "--data-dir", overfit_dir)
     assert proc.returncode == 0, proc.stderr
     assert f"warning: {check.warning}" in proc.stdout.splitlines()
-    proc = subprocess.run([sys.executable, "-m", "bot", "sweep", "band", "lo=120:200:2", "--holdout", "2016-01-01",
-                           "--json", "--rules", str(overfit_dir / "rules.yaml"), "--data-dir", str(overfit_dir)],
-                          capture_output=True, text=True, cwd=ROOT, env=subprocess_env(), timeout=300)
+    proc = closebell("sweep", "band", "lo=120:200:2", "--holdout", "2016-01-01", "--json", "--rules",
+                     overfit_dir / "rules.yaml", "--data-dir", overfit_dir)
     rows = json.loads(proc.stdout)
     chosen = [row for row in rows if row.get("chosen_in_sample")]
     assert [row["params"]["lo"] for row in chosen] == [150]
@@ -309,9 +302,7 @@ def test_sweep_holdout_is_quiet_when_the_holdout_confirms(overfit_dir):
 
 
 def test_tune_preview_shows_the_20_session_verdict_before_and_after(data_dir):
-    proc = subprocess.run([sys.executable, "-m", "bot", "tune", "small-cap-trap", "lead=3", "--data-dir",
-                           str(data_dir)], capture_output=True, text=True, cwd=ROOT, env=subprocess_env(),
-                          timeout=300)
+    proc = closebell("tune", "small-cap-trap", "lead=3", "--data-dir", data_dir)
     assert proc.returncode == 0, proc.stderr
     line = next(x for x in proc.stdout.splitlines() if "verdict" in x)
     # lead 5 -> 3 over all history: 14 firings -> many more; neither shows an edge for a "down" call

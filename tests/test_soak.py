@@ -16,7 +16,6 @@ README "Performance" records it.
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from bot.daemon.replay import Arrivals, replay
 from bot.notify.console import Notifier as Console
 from bot.settings.live import LiveConfig
 from bot.store import Store
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_config
 
 START = date(2008, 1, 1)
 GROWTH_LIMIT_MB = 20
@@ -81,11 +80,7 @@ def received(child) -> tuple[int, int]:
 def test_every_session_since_2008_in_one_process_grows_memory_less_than_20_mb_after_the_first_year(
         tmp_path, data_dir, monkeypatch, capsys):
     stand_in = telegram_elsewhere(monkeypatch)
-    config = tmp_path / "config"
-    config.mkdir()
-    for name in ("series.yaml", "rules.yaml"):
-        shutil.copy(ROOT / "config" / name, config / name)
-    (config / "settings.yaml").write_text("notify:\n  charts: true\n  telegram_pace_seconds: 0\n  admin: console\n")
+    config = copy_config(tmp_path, "notify:\n  charts: true\n  telegram_pace_seconds: 0\n  admin: console\n")
     end = last_day(data_dir)
     clock = SimulatedClock(datetime.combine(START, datetime.min.time(), ET))
     arrivals = Arrivals(str(data_dir))

@@ -6,11 +6,10 @@ shown as <token>, never itself) instead of a bare `httpx.ConnectError`.
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from bot.cli import main
+from tests.conftest import free_port
 
 SPELLINGS = [  # TELEGRAM_BASE_URL as written (the stand-in's address + this): each reaches the same server
     "",
@@ -27,14 +26,8 @@ def test_the_base_url_works_with_or_without_bot_at_its_end(telegram, monkeypatch
     assert {c.fields["chat_id"] for c in telegram.sent("sendPhoto")} == {"1001", "1002"}
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_notify_test_with_telegram_down_names_the_url_never_the_token(monkeypatch, capsys):
-    port = closed_port()
+    port = free_port()
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:SECRET-token")
     monkeypatch.setenv("TELEGRAM_CHAT_IDS", "1001")
     monkeypatch.setenv("TELEGRAM_BASE_URL", f"http://127.0.0.1:{port}/bot")

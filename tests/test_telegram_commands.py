@@ -17,6 +17,7 @@ from bot.settings.live import LiveConfig
 from bot.settings.load import load_series
 from bot.telegram.handlers import respond
 from bot.telegram.poller import CommandPoller
+from tests.apps import run_poller_until
 from tests.conftest import ROOT, wait_for
 
 NOW = datetime(2024, 7, 12, 9, 0, tzinfo=ET)
@@ -183,19 +184,10 @@ def alert_buttons(rule="soft-cpi-rotation"):
     return {b.text: b.callback_data for row in markup.inline_keyboard for b in row}
 
 
-def run_poller_until(app, telegram, predicate):
-    poller = CommandPoller(app, poll_timeout=0, idle_sleep=0.05, backoff=0.05)
-    poller.start()
-    try:
-        return wait_for(predicate)
-    finally:
-        poller.stop()
-
-
 def test_a_mute_button_persists_the_mute_and_edits_the_message(app, telegram):
     data = next(v for k, v in alert_buttons().items() if "1 day" in k)
     telegram.push_callback(1001, data, message_id=7)
-    assert run_poller_until(app, telegram, lambda: telegram.sent("editMessageReplyMarkup"))
+    assert run_poller_until(app, lambda: telegram.sent("editMessageReplyMarkup"))
     from datetime import date
     try:
         assert "soft-cpi-rotation" in app.store.mutes(app.clock.now())
@@ -212,7 +204,7 @@ def test_a_mute_button_persists_the_mute_and_edits_the_message(app, telegram):
 def test_a_why_button_answers_with_the_explanation(app, telegram):
     data = next(v for k, v in alert_buttons().items() if "Why" in k)
     telegram.push_callback(1002, data)
-    assert run_poller_until(app, telegram, lambda: telegram.sent("sendMessage"))
+    assert run_poller_until(app, lambda: telegram.sent("sendMessage"))
     [reply] = telegram.sent("sendMessage")
     assert reply.fields["text"].startswith("soft-cpi-rotation fired on 2024-07-11")
 
@@ -222,7 +214,7 @@ def test_a_forged_button_is_refused_politely_and_changes_nothing(app, telegram):
     forged = data[:-1] + ("x" if data[-1] != "x" else "y")
     telegram.push_callback(1001, forged)
     telegram.push_callback(1001, "v1|m1w|20240711|deadbeef|soft-cpi-rotation")
-    assert run_poller_until(app, telegram, lambda: len(telegram.sent("answerCallbackQuery")) >= 2)
+    assert run_poller_until(app, lambda: len(telegram.sent("answerCallbackQuery")) >= 2)
     assert all("no longer valid" in a.fields["text"] for a in telegram.sent("answerCallbackQuery"))
     assert app.store.mutes(app.clock.now()) == {} and not telegram.sent("sendMessage")
 
@@ -231,7 +223,7 @@ def test_a_button_from_a_chat_not_on_the_allow_list_is_ignored(app, telegram, ca
     data = next(v for k, v in alert_buttons().items() if "1 day" in k)
     telegram.push_callback(555, data)
     telegram.push_command(1001, "/help")  # a marker: once answered, the button was seen too
-    assert run_poller_until(app, telegram, lambda: telegram.sent("sendMessage"))
+    assert run_poller_until(app, lambda: telegram.sent("sendMessage"))
     assert not telegram.sent("answerCallbackQuery") and app.store.mutes(app.clock.now()) == {}
     assert "not in TELEGRAM_CHAT_IDS" in caplog.text
 
@@ -334,7 +326,7 @@ def test_in_a_group_only_commands_for_this_bot_are_executed(app, telegram, monke
     telegram.push_command(-100500, "/mute@other_bot small-cap-trap 1d", chat_type="supergroup")
     telegram.push_command(-100500, "/mute@closebell_test_bot soft-cpi-rotation 1d", chat_type="supergroup")
     try:
-        assert run_poller_until(app, telegram, lambda: telegram.sent("sendMessage"))
+        assert run_poller_until(app, lambda: telegram.sent("sendMessage"))
         time.sleep(0.3)
         assert set(app.store.mutes(app.clock.now())) == {"soft-cpi-rotation"}
         [reply] = telegram.sent("sendMessage")
@@ -375,18 +367,18 @@ def test_every_command_in_the_table_has_usage_and_description_is_in_help_and_ans
         assert (f"{command.usage}: {command.description}" in help_lines) is command.menu, name
         telegram.push_command(1001, f"/{name}")
     answered = lambda: len(telegram.messages()) >= len(COMMANDS)  # noqa: E731
-    assert run_poller_until(app, telegram, answered)
+    assert run_poller_until(app, answered)
     time.sleep(0.3)
     assert len(telegram.messages()) == len(COMMANDS)  # one answer each, none twice
 
 
 def test_the_command_menu_is_registered_at_start_only_when_it_changed(app, telegram):
     from bot.telegram.handlers import COMMANDS
-    assert run_poller_until(app, telegram, lambda: telegram.sent("setMyCommands"))
+    assert run_poller_until(app, lambda: telegram.sent("setMyCommands"))
     [registered] = telegram.sent("setMyCommands")
     menu = [(c["command"], c["description"]) for c in telegram.commands]
     assert menu == [(c.name, c.description) for c in COMMANDS.values() if c.menu] and "start" not in dict(menu)
-    assert run_poller_until(app, telegram, lambda: len(telegram.sent("getMyCommands")) >= 2)
+    assert run_poller_until(app, lambda: len(telegram.sent("getMyCommands")) >= 2)
     assert len(telegram.sent("setMyCommands")) == 1  # the second start found the menu as it should be
 
 
@@ -416,7 +408,7 @@ def test_commands_and_buttons_share_one_error_policy(app, telegram, monkeypatch,
     telegram.push_command(1001, "/why small-cap-trap")
     telegram.push_callback(1001, next(v for k, v in alert_buttons().items() if "Why" in k))
     telegram.push_command(1001, "/help")  # after both: the loop went on
-    assert run_poller_until(app, telegram, lambda: len(telegram.sent("sendMessage")) >= 2)
+    assert run_poller_until(app, lambda: len(telegram.sent("sendMessage")) >= 2)
     assert [html.unescape(m.fields["text"]) for m in telegram.sent("sendMessage")][0] == command_answer
     [answer] = telegram.sent("answerCallbackQuery")
     assert answer.fields["text"] == button_answer
@@ -452,7 +444,7 @@ def test_the_why_button_answers_in_lines_a_phone_shows_whole(app, telegram):
     markup = keyboard(Alert("small-cap-trap", date(2024, 7, 16), "warning", "t", "x"))
     data = next(b.callback_data for row in markup.inline_keyboard for b in row if "Why" in b.text)
     telegram.push_callback(1001, data)
-    assert run_poller_until(app, telegram, lambda: telegram.sent("sendMessage"))
+    assert run_poller_until(app, lambda: telegram.sent("sendMessage"))
     [reply] = telegram.sent("sendMessage")
     lines = html.unescape(reply.fields["text"]).splitlines()
     assert lines[:2] == ["small-cap-trap did not hold on", "  2024-07-16"]

@@ -15,8 +15,8 @@ from bot.clock import ET, SimulatedClock
 from bot.settings.live import LiveConfig
 from bot.render.tune import preview_lines
 from bot.store import Store
-from bot.telegram.poller import CommandPoller
-from tests.conftest import ROOT, copy_config, wait_for
+from tests.apps import run_poller_until
+from tests.conftest import ROOT, copy_config
 
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=ET)
 WHO = "telegram:1001"
@@ -191,15 +191,6 @@ def test_the_cli_previews_applies_lists_and_exports(config, data_dir, monkeypatc
 
 # -- /tune through the Telegram Bot API stand-in -------------------------------------------------------
 
-def run_until(app, telegram, predicate):
-    poller = CommandPoller(app, poll_timeout=0, idle_sleep=0.05, backoff=0.05)
-    poller.start()
-    try:
-        assert wait_for(predicate)
-    finally:
-        poller.stop()
-
-
 def buttons(call) -> dict:
     markup = call.fields.get("reply_markup")
     markup = json.loads(markup) if isinstance(markup, str) else markup
@@ -209,14 +200,14 @@ def buttons(call) -> dict:
 def tune_preview(app, telegram, text):
     telegram.push_command(1001, text)
     count = len(telegram.sent("sendMessage"))
-    run_until(app, telegram, lambda: len(telegram.sent("sendMessage")) > count)
+    assert run_poller_until(app, lambda: len(telegram.sent("sendMessage")) > count)
     return telegram.sent("sendMessage")[-1]
 
 
 def press(app, telegram, data, message_id=50):
     count = len(telegram.sent("answerCallbackQuery"))
     telegram.push_callback(1001, data, message_id=message_id)
-    run_until(app, telegram, lambda: len(telegram.sent("answerCallbackQuery")) > count)
+    assert run_poller_until(app, lambda: len(telegram.sent("answerCallbackQuery")) > count)
     return telegram.sent("answerCallbackQuery")[-1].fields["text"]
 
 
