@@ -55,4 +55,4 @@ mutate: $(VENV)/.mutate
 	$(VENV)/bin/mutmut results
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache mutants

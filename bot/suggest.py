@@ -10,11 +10,16 @@ from __future__ import annotations
 import difflib
 
 
-def did_you_mean(word: str, choices) -> str:
-    """' (did you mean 'x'?)' when a choice is close to `word`, else ''."""
+def closest(word: str, choices) -> str | None:
+    """The choice closest to `word` (spelling, then case), or None when none is close."""
     match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    if not match:
-        lowered = {str(c).lower(): str(c) for c in choices}
-        if str(word).lower() in lowered:
-            match = [lowered[str(word).lower()]]
-    return f"; did you mean '{match[0]}'?" if match else ""
+    if match:
+        return match[0]
+    lowered = {str(c).lower(): str(c) for c in choices}
+    return lowered.get(str(word).lower())
+
+
+def did_you_mean(word: str, choices) -> str:
+    """'; did you mean 'x'?' when a choice is close to `word`, else ''."""
+    match = closest(word, choices)
+    return f"; did you mean '{match}'?" if match else ""

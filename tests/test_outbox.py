@@ -305,7 +305,7 @@ def test_units_are_claimed_one_at_a_time_just_before_each_send(store):
 def test_an_email_batch_is_one_unit_claimed_together(store, smtp):
     s = settings(default=["email"])
     enqueue(store, [(alert("a"), None), (alert("b"), None)], s, now=SYSTEM.now())
-    assert units_of(EmailNotifier(s), "email", [alert("a"), alert("b")]) == [[0, 1]]
+    assert units_of(EmailNotifier(s), [alert("a"), alert("b")]) == [[0, 1]]
     assert deliver(store, s).sent == 2 and len(smtp.envelopes) == 1
 
 

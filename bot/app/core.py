@@ -28,6 +28,7 @@ from bot.app.vintages import revised_notes
 from bot.clock import SYSTEM, Clock, stored_time
 from bot.data import calendar, load
 from bot.engine import frame as frames
+from bot.engine.lifecycle import held_but_quiet
 from bot.errors import ConfigError, DataError, UsageError
 from bot.settings.live import LiveConfig, Loaded
 from bot.suggest import did_you_mean
@@ -153,7 +154,6 @@ class App:
     @staticmethod
     def _not_sent(ev, rule, i: int) -> str | None:
         """Why a rule whose condition holds on session i sends nothing (bot.engine.lifecycle.held_but_quiet)."""
-        from bot.engine.lifecycle import held_but_quiet  # deliberately lazy: only for check
         why = held_but_quiet(ev.holds[rule.id], ev.fires[rule.id], ev.active[rule.id], i, rule.for_sessions,
                              rule.cooldown)
         if why is None:
@@ -229,7 +229,7 @@ class App:
             command += f" --rules {self.config.rules_path}"
         if self.data_dir:
             command += f" --data-dir {self.data_dir}"
-        return R.TestRulesResult(path, check_expectations(self.evaluate(rules=rules, as_written=True).evaluation,
+        return R.TestRulesResult(path, check_expectations(self.evaluate(as_written=True).evaluation,
                                                           expectations, start, end, command))
 
     def rules_tests(self):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -25,14 +26,16 @@ from bot.clock import ET
 from bot.data import calendar
 from bot.engine.rules import names_in
 from bot.errors import ClosebellError, DataError
-from bot.notify import charts
-from bot.notify.alert import Alert, clean_values
+
+if TYPE_CHECKING:
+    from bot.notify.alert import Alert
 
 log = logging.getLogger(__name__)
 
 
 def alerts_for(prepared, session, late: bool = False, muted=(), skip=()) -> list[tuple[Alert, object]]:
     """(Alert, the rule's notify list) for every rule that fires on `session`, is not muted nor skipped."""
+    from bot.notify.alert import Alert, clean_values  # deliberately lazy: check (stale) needs no notifier
     ev = prepared.evaluation
     i = ev.frame.index_of(session)
     out = []
@@ -64,6 +67,7 @@ def chart_renderer(prepared, rules, series_defs):
     by_id = {r.id: r for r in rules}
 
     def render(alert):
+        from bot.notify import charts  # deliberately lazy: as alerts_for
         try:
             return charts.alert_chart(prepared.frame, by_id[alert.rule_id], alert.session, units)
         except Exception:  # a chart is a bonus, never a reason to lose the alert
@@ -243,6 +247,7 @@ class SessionJob:
     def _queue_digest(self, prepared, session) -> int:
         """settings `digest: daily|weekly`: one message after the run, through the outbox (so exactly once)."""
         from bot.app.digest import digest_text, due  # deliberately lazy: explain's text, for digests only
+        from bot.notify.alert import Alert  # deliberately lazy: as above
         from bot.notify.delivery import enqueue  # deliberately lazy: the session job only
         settings = self.loaded.settings
         if not due(settings.digest, session.date(), calendar.next_session(session).date()):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import site
+import sys
 from pathlib import Path
 
 import platformdirs
@@ -25,8 +27,6 @@ def shipped_root() -> Path:
     (`pip install .`, `pipx install .`), `<prefix>/share/closebell`, where pyproject.toml's data-files put
     `config/*.yaml` and `.env.example` in the checkout's layout. A `pip install --user` puts them under
     the user base instead; the checkout's path is returned when none holds them (the error names it)."""
-    import site  # deliberately lazy: only init asks
-    import sys  # deliberately lazy: as above
     for root in (CHECKOUT, Path(sys.prefix) / "share" / "closebell", Path(site.getuserbase()) / "share" / "closebell"):
         if (root / "config" / "rules.yaml").is_file():
             return root

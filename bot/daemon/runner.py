@@ -197,11 +197,7 @@ class Daemon:
         self.app.fence = self.lock.fence
         lost = False
         try:
-            recovered = self.app.store.outbox.recover(self.app.clock.now())
-            if recovered:
-                log.warning("%d delivery(ies) were mid-send when the last instance stopped and their claim "
-                            "expired: sending again", recovered)
-            self.tick()  # what the last leader left pending goes now, before any catch-up
+            self.tick()  # what the last leader left pending (or left mid-send) goes now, before any catch-up
             self.catch_up()
             offset = self.schedule.offset_minutes
             self.scheduler = BackgroundScheduler(timezone=ET, job_defaults={"coalesce": True,

@@ -97,8 +97,7 @@ def _check(series, role, ref, settings, start, end, reach: Reach, timer) -> Sour
     except ClosebellError as exc:
         outage = ""
         if isinstance(exc, SourceUnreachable):
-            reach.failed(host, str(exc))
-            outage = reach.tell()
+            outage = reach.failed(host)
         return replace(base, latency=timer() - began, error=str(exc), outage=outage)
     latency = timer() - began
     if kept.empty:

@@ -104,7 +104,7 @@ class Reach:
     def __init__(self, candidates: list[tuple[str, int]], probe=tcp_probe):
         self.candidates = candidates  # every network host the series use, in first-use order
         self.probe = probe
-        self.dead: dict[tuple[str, int], str] = {}
+        self.dead: set[tuple[str, int]] = set()  # hosts that could not be connected to
         self.down: str | None = None  # the outage in one line: which hosts could not be reached, and why
         self.probed = False
         self.told = False  # the outage has been said (on one result), so no other result repeats it
@@ -124,11 +124,17 @@ class Reach:
         self.told = True
         return f"network unreachable: {self.down}; the sources after this one were not tried"
 
-    def failed(self, host, message: str) -> None:
-        """`host` could not be connected to: remember it, and once per update ask whether the network is down."""
+    def failed(self, host) -> str:
+        """`host` could not be connected to: remember it, once per update ask whether the network is down,
+        and return the outage if it is now known and not yet said ("" otherwise)."""
         if host is None:
-            return
-        self.dead[host] = message
+            return ""
+        self.dead.add(host)
+        self._judge(host)
+        return self.tell()
+
+    def _judge(self, host) -> None:
+        """Set `down` when the network is: all source hosts dead, or the first failure and a probe of another."""
         if self.probed:
             if all(h in self.dead for h in self.candidates):
                 self.down = f"none of the {len(self.candidates)} source hosts can be connected to"
@@ -222,8 +228,7 @@ def update_one(store, series: SeriesDef, settings, since, data_dir, today, last:
         except ClosebellError as exc:
             message = str(exc)
             if isinstance(exc, SourceUnreachable):
-                reach.failed(host, message)
-                result.outage = reach.tell() or result.outage
+                result.outage = reach.failed(host) or result.outage
             result.errors.append(message)
             store.record_fetch(series.name, source_name, False, 0, message)
             log.warning("fetch %s from %s failed: %s", series.name, source_name, message)

@@ -16,7 +16,7 @@ from bot.engine import expr as E
 from bot.engine.functions import FUNCTIONS, MAX_WINDOW, M, N, RULE, X, is_window
 from bot.engine.messages import Template, parse_template
 from bot.errors import TemplateError
-from bot.suggest import did_you_mean
+from bot.suggest import closest, did_you_mean
 
 
 @dataclass
@@ -91,11 +91,11 @@ class Checker:
         misspelt parameter (`leed` for `lead`) as a series, so both are offered, the parameters first; a
         name spelt like a series (IWN) nearest to a series stays an unknown series."""
         series = ", ".join(sorted(self.catalog.series))
-        hint = did_you_mean(name, list(self.params) + sorted(self.catalog.series) + sorted(FUNCTIONS))
-        if self.params and (name[:1].islower() or any(f"'{p}'" in hint for p in self.params)):
-            return (f"unknown parameter or series '{name}'{hint} (this rule's parameters: "
-                    f"{', '.join(self.params)}; series: {series}; add new ones to params: or series.yaml)")
         known = sorted(self.catalog.series) + sorted(FUNCTIONS)
+        if self.params and (name[:1].islower() or closest(name, list(self.params) + known) in self.params):
+            return (f"unknown parameter or series '{name}'{did_you_mean(name, list(self.params) + known)} (this "
+                    f"rule's parameters: {', '.join(self.params)}; series: {series}; add new ones to params: or "
+                    "series.yaml)")
         hint = did_you_mean(name, known)
         param = f"; or declare a parameter: params: {{{name}: 4}}" if not hint and name[:1].islower() else ""
         return f"unknown series '{name}'{hint} (series: {series}; add new ones to series.yaml{param})"

@@ -101,7 +101,7 @@ class ExplainNode:
     kind: str  # 'and' | 'or' | 'not' | 'compare' | 'leaf'
     value: float | None = None  # a comparison's left side; a leaf's own value
     threshold: float | None = None  # a comparison's right side
-    margin: float | None = None  # to spare (positive) or short (negative), whatever the operator: see margin()
+    margin: float | None = None  # to spare (positive) or short (negative), whatever the operator: see _margin()
     op: str | None = None
     children: list["ExplainNode"] = field(default_factory=list)
     missing: list[Missing] = field(default_factory=list)

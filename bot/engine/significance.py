@@ -191,11 +191,16 @@ def format_p(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
 
 
+def has_edge(n: int, p: float | None) -> bool:
+    """Enough firings to judge, and a p-value at or below ALPHA."""
+    return n >= MIN_FIRINGS and p is not None and p <= ALPHA
+
+
 def verdict(n: int, p: float | None) -> str:
     """The figure in words: too few firings, no evidence, or an edge in the predicted direction."""
     if n < MIN_FIRINGS or p is None:
         return "too few firings to say"
-    if p <= ALPHA:
+    if has_edge(n, p):
         return f"edge in the predicted direction ({format_p(p)})"
     return f"no evidence of an edge ({format_p(p)})"
 

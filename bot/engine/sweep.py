@@ -150,8 +150,7 @@ class HoldoutCheck:
 
     @staticmethod
     def _edge(stats: ForwardStats) -> bool:
-        return stats.known >= significance.MIN_FIRINGS and stats.p_value is not None \
-            and stats.p_value <= significance.ALPHA
+        return significance.has_edge(stats.known, stats.p_value)
 
     @property
     def confirmed(self) -> bool:

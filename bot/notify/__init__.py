@@ -3,7 +3,7 @@
 Among its modules (one per channel besides: console, telegram, email, apprise_channel):
 
     registry.py  channel name -> notifier module      routing.py  which channels an alert goes to
-    outbox.py    stored before sent, sent once       alert.py    what notifiers see
+    delivery.py  queued, then sent once              alert.py    what notifiers see
     quiet.py     quiet hours                         charts.py   PNGs for phones
 
 This package also answers "what is configured, and where do the rules go"

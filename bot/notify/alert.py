@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
-__all__ = ["SEVERITY_ICON", "SEVERITY_ORDER", "Alert", "clean_values", "most_severe"]
+__all__ = ["SEVERITY_ICON", "SEVERITY_ORDER", "Alert", "clean_values"]
 
 # One icon per severity, lowest first: the engine's SEVERITIES in its order (tests/test_layering.py holds the
 # two equal), so the notifiers rank alerts without importing the engine: they see alerts, never the engine.
@@ -66,9 +66,6 @@ def _fmt(value):
 def _nan_safe(value):
     return None
 
-
-def most_severe(alerts) -> str:
-    return max((a.severity for a in alerts), key=lambda s: SEVERITY_ORDER.get(s, 0), default="info")
 
 
 def clean_values(values: dict) -> dict:

@@ -54,16 +54,17 @@ class Action:
     code: str  # m1d | m1w | why
 
 
-def _secret(secret: str | bytes | None) -> bytes:
+def signing_key(secret: str | bytes | None, domain: bytes = b"closebell-callback|") -> bytes:
+    """The HMAC key of a kind of button (`domain`), derived from `secret` (default: TELEGRAM_BOT_TOKEN)."""
     if secret is None:
         secret = current().telegram_bot_token or ""
     if isinstance(secret, str):
         secret = secret.encode()
-    return hashlib.sha256(b"closebell-callback|" + secret).digest()
+    return hashlib.sha256(domain + secret).digest()
 
 
 def _sign(code: str, session: str, rule_id: str, secret) -> str:
-    mac = hmac.new(_secret(secret), f"{VERSION}|{code}|{session}|{rule_id}".encode(), hashlib.sha256).digest()
+    mac = hmac.new(signing_key(secret), f"{VERSION}|{code}|{session}|{rule_id}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).decode()[:SIG_CHARS]
 
 

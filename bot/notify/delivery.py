@@ -46,7 +46,7 @@ from bot.clock import ET, SYSTEM, Clock
 from bot.errors import StoreError
 from bot.notify.registry import make_notifier
 from bot.notify import quiet
-from bot.notify.alert import SEVERITY_ORDER, Alert
+from bot.notify.alert import Alert
 from bot.notify.base import Delivery, grouped_units
 from bot.notify.routing import admin_channel, channels_for, destinations
 from bot.store.journal import SendJournal
@@ -127,7 +127,7 @@ def chart_carriers(key: str, indices: list[int], alerts: list, settings, now: da
     out = []
     for members in deliveries.values():
         for unit in grouped_units([by_index[n] for n in members], settings):
-            out.append(sorted((members[i] for i in unit), key=lambda n: -SEVERITY_ORDER.get(by_index[n].severity, 0)))
+            out.append(sorted((members[i] for i in unit), key=lambda n: -by_index[n].rank))
     return out
 
 
@@ -166,18 +166,16 @@ class Report:
         return bool(self.unrecorded or self.store_error)
 
 
-def units_of(notifier, channel: str, alerts: list) -> list[list[int]]:
+def units_of(notifier, alerts: list) -> list[list[int]]:
     """How a notifier's alerts are claimed and sent: index lists, each one unit.
 
-    A notifier says so with `units(alerts)`; without it each alert is its own
-    unit, except email, whose one summary message carries the whole batch.
+    A notifier says so with `units(alerts)` (email: the whole batch, one
+    summary message); without it each alert is its own unit.
     Any index a notifier leaves out is sent as a unit of its own.
     """
     units = getattr(notifier, "units", None)
     if units is not None:
         chosen = [list(u) for u in units(alerts) if u]
-    elif channel == "email":
-        chosen = [list(range(len(alerts)))] if alerts else []
     else:
         chosen = [[i] for i in range(len(alerts))]
     covered = {i for unit in chosen for i in unit}
@@ -280,7 +278,7 @@ def _deliver_destination(run: _Run, key, rows):
         rows, alerts = [r for r, _ in kept], [a for _, a in kept]
     pace = getattr(notifier, "pace", 0) or 0
     sent_before = False
-    for unit in units_of(notifier, channel, alerts):
+    for unit in units_of(notifier, alerts):
         if sent_before and pace:
             run.sleep(pace)  # before the claim, so a kill in the pause leaves nothing claimed
 

@@ -21,7 +21,6 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from bot.notify.alert import most_severe
 from bot.notify.base import Delivery
 from bot.settings.env import Environment, current, redact
 
@@ -29,17 +28,12 @@ REQUIRED_ENV = ("SMTP_HOST", "EMAIL_TO")
 TIMEOUT = 30
 
 
-def recipients_to(environment: Environment | None = None) -> list[str]:
-    return list((environment if environment is not None else current()).email_to)
-
-
 def subject(alerts) -> str:
-    worst = most_severe(alerts)
     top = max(alerts, key=lambda a: a.rank)
     sessions = sorted({a.session for a in alerts})
     when = f"{sessions[0]:%Y-%m-%d}" if len(sessions) == 1 else f"{sessions[0]:%Y-%m-%d}..{sessions[-1]:%Y-%m-%d}"
     count = f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''}"
-    return f"Closebell: {count} for {when}, {worst}: {top.title}"
+    return f"Closebell: {count} for {when}, {top.severity}: {top.title}"
 
 
 def build_message(alerts, charts: dict, sender: str, to: list[str]) -> EmailMessage:

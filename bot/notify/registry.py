@@ -45,5 +45,4 @@ def configured(channel: str, environment: Environment | None = None) -> bool:
 
 def make_notifier(channel: str, settings, clock=None, environment: Environment | None = None):
     """The channel's notifier, handed its secrets; `clock` (default: the system clock) decides quiet hours."""
-    return notifier_module(channel).Notifier(settings, clock=clock,
-                                             environment=environment if environment is not None else current())
+    return notifier_module(channel).Notifier(settings, clock=clock, environment=environment)

@@ -29,7 +29,7 @@ from datetime import timedelta
 
 from bot.clock import SYSTEM
 from bot.notify import button_codec, quiet
-from bot.notify.alert import SEVERITY_ICON, SEVERITY_ORDER
+from bot.notify.alert import SEVERITY_ICON
 from bot.notify.base import Delivery, grouped_units, split_text
 from bot.settings.env import Environment, current, redact
 
@@ -287,7 +287,7 @@ class Notifier:
             html_text, plain, markup = (format_alert(alert), alert.plain(),
                                         button_codec.keyboard(alert, secret=self.env.telegram_bot_token or ""))
         else:
-            order = sorted(range(len(alerts)), key=lambda i: -SEVERITY_ORDER.get(alerts[i].severity, 0))
+            order = sorted(range(len(alerts)), key=lambda i: -alerts[i].rank)
             ranked = [alerts[i] for i in order]
             chart = next((charts[i] for i in order if charts[i]), None)
             html_text, plain, markup = (format_group(ranked), plain_group(ranked),

@@ -60,10 +60,10 @@ def create_engine(url: str) -> sa.Engine:
     return engine
 
 
-def application_name(role: str = "", since: int | None = None) -> str:
-    """`closebell[-ROLE] HOST:PID[@SINCE]`, at most 63 bytes (PostgreSQL's limit): the host is cut, never the pid."""
+def application_name(role: str = "") -> str:
+    """`closebell[-ROLE] HOST:PID`, at most 63 bytes (PostgreSQL's limit): the host is cut, never the pid."""
     prefix = f"closebell-{role}" if role else "closebell"
-    tail = f":{os.getpid()}" + (f"@{since}" if since is not None else "")
+    tail = f":{os.getpid()}"
     host = socket.gethostname()[:63 - len(prefix) - 1 - len(tail)]
     return f"{prefix} {host}{tail}"
 

@@ -52,7 +52,7 @@ _KEY_MATCH = ("l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
               "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")
 HELD = sa.text(f"SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE {_KEY_MATCH} "
                "AND l.pid = :pid AND a.backend_start = :started")
-INSTANCES = sa.text("SELECT a.application_name, a.pid, "
+INSTANCES = sa.text("SELECT a.application_name, "
                     f"EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND {_KEY_MATCH}) AS leads "
                     "FROM pg_stat_activity a WHERE a.datname = current_database() "
                     "AND (a.application_name LIKE 'closebell-leader %' "
@@ -99,7 +99,7 @@ def instances(store) -> list[Instance] | None:
     with store.engine.connect() as conn:
         rows = conn.execute(INSTANCES).all()
     out = []
-    for name, _backend, leads in rows:
+    for name, leads in rows:
         _, _, who = name.partition(" ")
         who, _, since = who.partition("@")
         host, _, pid = who.rpartition(":")

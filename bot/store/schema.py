@@ -252,6 +252,9 @@ def version(conn) -> int:
 
 def migrate(engine) -> None:
     """Bring the store to VERSION, one transaction; PostgreSQL instances migrating at once take turns."""
+    with engine.connect() as conn:  # every open but a store's first: current already, so no lock, no write
+        if version(conn) == VERSION:
+            return
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})

@@ -12,7 +12,6 @@ a bug is logged and the chat told so, never a traceback in the chat.
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -29,7 +28,6 @@ from bot.suggest import did_you_mean
 from bot.telegram.reply import Reply, error_text
 from bot.telegram.tune import DESCRIPTION as TUNE_DESCRIPTION, SYNTAX as TUNE_SYNTAX, tune as _tune
 
-log = logging.getLogger(__name__)
 
 DURATION = re.compile(r"^(\d{1,6})\s*([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

@@ -48,7 +48,7 @@ def error_text(exc: Exception, what: str) -> str:
 async def send_reply(bot, chat_id, reply: Reply):
     text = html.escape(reply.text)
     if reply.photo:
-        pieces = split_html(text, MESSAGE_LIMIT, first_limit=CAPTION_LIMIT) if text else [""]
+        pieces = split_html(text, MESSAGE_LIMIT, first_limit=CAPTION_LIMIT)
         await bot.send_photo(chat_id, photo=reply.photo, caption=pieces[0] or None, parse_mode="HTML",
                              reply_markup=reply.markup if len(pieces) == 1 else None)
         pieces = pieces[1:]

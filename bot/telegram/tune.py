@@ -25,7 +25,7 @@ import html
 import logging
 import re
 
-from bot.settings import env
+from bot.notify.button_codec import signing_key
 from bot.render.tune import param_line, preview_lines
 from bot.telegram.reply import Reply
 
@@ -67,8 +67,7 @@ def tune(args, app) -> Reply:
 # -- the buttons ------------------------------------------------------------------------------------
 
 def _sign(code: str, preview_id: int, secret=None) -> str:
-    token = secret if secret is not None else (env.get("TELEGRAM_BOT_TOKEN") or "")
-    key = hashlib.sha256(b"closebell-tune|" + (token.encode() if isinstance(token, str) else token)).digest()
+    key = signing_key(secret, b"closebell-tune|")
     mac = hmac.new(key, f"{VERSION}|{code}|{preview_id}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).decode()[:12]
 
