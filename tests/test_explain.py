@@ -9,10 +9,12 @@ import pytest
 from bot.app.evaluation import prepare
 from bot.engine import expr as E
 from bot.engine.explain import closest_session, explain, unparse
+from bot.engine.lifecycle import held_but_quiet
 from bot.render.explain import explain_lines
 from bot.settings.load import load_series
 from bot.settings.rules_file import loads_rules
 from tests.conftest import ROOT
+from tests.test_lifecycle import run
 
 RULES = """
 rules:
@@ -212,3 +214,22 @@ def test_closest_session_prefers_the_day_most_conditions_held(ev):
     x = at(ev, "small-cap-trap", best)
     assert x.condition.children[0].holds is True  # the rally leg held that day
     assert lo <= ev.frame.index_of(best) <= hi
+
+
+@pytest.mark.parametrize("values, fields, i, verdict", [
+    # a latched rule whose `for` run broke and restarted: still active, which is why it is quiet
+    ([1, 1, -1, 1], {"for": 2, "resolve": "true", "clear_for": 3}, 3, ("active", 1, None)),
+    ([1, 1, -1, 1], {"for": 2, "cooldown": 0}, 3, ("pending_for", None, (1, 2))),
+    ([1, 1, 1], {"cooldown": 5}, 1, ("cooldown", 0, None)),
+])
+def test_explain_says_why_a_rule_that_holds_is_quiet_as_check_does(values, fields, i, verdict):
+    """One answer to "it holds, why no alert?" (bot.engine.lifecycle.held_but_quiet), whichever asks."""
+    ev = run(values, when="A > 0", **fields)
+    rule = ev.rule("r")
+    got = explain(ev, rule, i)
+    sessions = ev.frame.sessions
+    kind, since, progress = verdict
+    assert (got.verdict, got.since, got.progress) == (kind, since if since is None else sessions[since].date(),
+                                                      progress)
+    why = held_but_quiet(ev.holds["r"], ev.fires["r"], ev.active["r"], i, rule.for_sessions, rule.cooldown)
+    assert why[0] == {"pending_for": "for"}.get(kind, kind)

@@ -19,6 +19,7 @@ from bot.engine import expr as E
 from bot.engine.expr import unparse
 from bot.engine.frame import MAX_CARRY
 from bot.engine.functions import FUNCTIONS, N
+from bot.engine.lifecycle import held_but_quiet
 
 VERDICTS = ("fired", "cooldown", "pending_for", "active", "false", "unknown")
 
@@ -322,21 +323,13 @@ def _verdict(evaluation, rule, i) -> tuple[str, date | None, tuple[int, int] | N
     if h != 1.0:
         return "false", None, None
     n = int(getattr(rule, "for_sessions", 1) or 1)
-    if n > 1:
-        run = 0
-        while run < n and i - run >= 0 and holds[i - run] == 1.0:
-            run += 1
-        if run < n:
-            return "pending_for", None, (run, n)
+    why = held_but_quiet(holds, fires, evaluation.active[rule.id], i, n, rule.cooldown)  # as `check` says it
+    if why is not None:
+        kind, k = why
+        return ("pending_for", None, (k, n)) if kind == "for" else (kind, sessions[k].date(), None)
+    # held, not fired, not blocked: the session it resolved on (a `clear_when` that holds with the condition)
     earlier = np.flatnonzero(fires[:i])
-    last = int(earlier[-1]) if len(earlier) else None
-    active = (getattr(evaluation, "active", None) or {}).get(rule.id)
-    if getattr(rule, "resolve", False) and last is not None and active is not None and active[i]:
-        return "active", sessions[last].date(), None
-    if last is not None and i - last <= rule.cooldown:
-        return "cooldown", sessions[last].date(), None
-    # held, not fired, not blocked: cannot happen with the engine's lifecycle; say what is known
-    return ("cooldown", sessions[last].date(), None) if last is not None else ("false", None, None)
+    return ("cooldown", sessions[earlier[-1]].date(), None) if len(earlier) else ("false", None, None)
 
 
 def explain(evaluation, rule, i: int) -> Explanation:
