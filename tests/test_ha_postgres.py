@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -29,7 +30,7 @@ from bot.app import App
 from bot.clock import ET
 from bot.notify.alert import Alert
 from bot.store import Store
-from bot.store.lock import ADVISORY_KEY
+from bot.store.lock import ADVISORY_KEY, InstanceLock, instances
 from bot.store.store import database_url
 from tests.conftest import ROOT, postgres_url, subprocess_env, wait_for
 from tests.telegram_stub import TelegramStub
@@ -333,7 +334,6 @@ def status_lines_of(store: Store, config) -> list[str]:
 
 def test_a_standby_that_takes_over_delivers_what_is_pending_at_once_and_status_names_both(
         tmp_path, pg_url, data_dir, stubs):
-    import socket
     store = Store(pg_url)
     mark_latest_done(store)  # nothing to catch up: only the pending alerts are there to send
     config_a = ha_config(tmp_path, data_dir, "a", retry=1)
@@ -414,3 +414,18 @@ def test_the_journal_records_each_kept_send_once_skips_a_line_cut_by_a_crash_and
     assert sorted((r.rule_id, r.status) for r in store.outbox.rows()) == [("ha-0", "sent"), ("ha-1", "sending")]
     assert journal.path.read_text() == "" and journal.replay(store) == 0
     assert SendJournal.of(Store(f"sqlite:///{tmp_path / 'other.db'}")).path != journal.path  # one file per store
+
+
+def test_a_long_host_name_is_cut_so_status_still_reads_when_the_leader_took_over(pg_url, monkeypatch):
+    """PostgreSQL keeps 63 bytes of application_name; the lock appends `@SINCE` to it on the server. A pod
+    name of 60 characters is cut to leave room for it, never the time `status` reads back."""
+    monkeypatch.setattr(socket, "gethostname", lambda: "closebell-deployment-5d9f8b7c6d-" + "x" * 27)
+    store = Store(pg_url)
+    lock = InstanceLock(store)
+    assert lock.acquire()
+    try:
+        (leader,) = [i for i in instances(store) if i.pid == os.getpid()]
+        assert leader.role == "leader" and leader.host.startswith("closebell-deployment-")
+        assert leader.since is not None and abs((datetime.now(timezone.utc) - leader.since).total_seconds()) < 60
+    finally:
+        lock.release()

@@ -61,10 +61,11 @@ def create_engine(url: str) -> sa.Engine:
 
 
 def application_name(role: str = "") -> str:
-    """`closebell[-ROLE] HOST:PID`, at most 63 bytes (PostgreSQL's limit): the host is cut, never the pid."""
+    """`closebell[-ROLE] HOST:PID`, at most 63 bytes (PostgreSQL's limit) even once the lock appends `@SINCE` to
+    a role's name (11 bytes: '@' and the epoch seconds): the host is cut, never the pid or the time."""
     prefix = f"closebell-{role}" if role else "closebell"
     tail = f":{os.getpid()}"
-    host = socket.gethostname()[:63 - len(prefix) - 1 - len(tail)]
+    host = socket.gethostname()[:63 - len(prefix) - 1 - len(tail) - (11 if role else 0)]
     return f"{prefix} {host}{tail}"
 
 
